@@ -1,0 +1,3 @@
+from comfy_core.registry.registry import NodeRegistry
+
+__all__ = ["NodeRegistry"]
