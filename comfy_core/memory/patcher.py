@@ -1,0 +1,216 @@
+"""ModelPatcher: a model plus the patches and options one graph branch applies to it.
+
+Clones share the wrapped module; what differs between clones is data: weight patches
+(`key -> [(strength_patch, adapter, strength_model)]`), object patches (attribute path -> replacement,
+e.g. `model_sampling` from ModelSamplingDiscrete) and `model_options` (CFG hooks, transformer options).
+Patches are applied only while a clone is *in use* (`patch_model` / `unpatch_model`, driven by the
+memory manager): original weights are backed up and restored bit for bit, so two clones never see each
+other's patches and changing a LoRA never re-reads the checkpoint.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+
+# An adapter turns (weight, strength) into a patched weight; weight adapters (LoRA, LoHa, ...) live in
+# comfy_core.patching and implement `apply(weight: Tensor, strength: float) -> Tensor` (the delta added).
+WeightPatch = tuple[float, Any, float]
+
+
+def _get_attr(obj: Any, path: str) -> Any:
+    for part in path.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _set_attr(obj: Any, path: str, value: Any) -> None:
+    parts = path.split(".")
+    for part in parts[:-1]:
+        obj = getattr(obj, part)
+    setattr(obj, parts[-1], value)
+
+
+def apply_weight_patches(weight: torch.Tensor, patches: list[WeightPatch]) -> torch.Tensor:
+    """weight * strength_model + strength * delta for each patch, computed in fp32, cast back."""
+    out = weight.to(torch.float32)
+    for strength_patch, adapter, strength_model in patches:
+        if strength_model != 1.0:
+            out = out * strength_model
+        if isinstance(adapter, torch.Tensor):  # a plain full-weight difference ("diff")
+            delta = adapter.to(device=out.device, dtype=torch.float32).reshape(out.shape)
+        else:
+            delta = adapter.delta(out, key_shape=out.shape)
+        out = out + strength_patch * delta
+    return out.to(weight.dtype)
+
+
+class ModelPatcher:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        load_device: torch.device | str = "cpu",
+        offload_device: torch.device | str = "cpu",
+        size: int = 0,
+    ) -> None:
+        self.model = model
+        self.load_device = torch.device(load_device)
+        self.offload_device = torch.device(offload_device)
+        self.size = size
+        self.patches: dict[str, list[WeightPatch]] = {}
+        self.object_patches: dict[str, Any] = {}
+        self.model_options: dict[str, Any] = {"transformer_options": {}}
+        self.patches_uuid = uuid.uuid4()
+        self._backup: dict[str, torch.Tensor] = {}
+        self._object_backup: dict[str, Any] = {}
+
+    # ---- cloning and identity -------------------------------------------------------------
+    def clone(self) -> ModelPatcher:
+        n = ModelPatcher.__new__(ModelPatcher)
+        n.model = self.model
+        n.load_device, n.offload_device, n.size = self.load_device, self.offload_device, self.size
+        n.patches = {k: list(v) for k, v in self.patches.items()}
+        n.object_patches = dict(self.object_patches)
+        n.model_options = copy.deepcopy(self.model_options)
+        n.patches_uuid = self.patches_uuid
+        n._backup, n._object_backup = {}, {}
+        return n
+
+    def is_clone(self, other: Any) -> bool:
+        return isinstance(other, ModelPatcher) and other.model is self.model
+
+    def model_size(self) -> int:
+        if not self.size:
+            self.size = sum(t.numel() * t.element_size() for t in self.model.state_dict().values())
+        return self.size
+
+    def model_dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    # ---- patches as data ------------------------------------------------------------------
+    def add_patches(
+        self, patches: dict[str, Any], strength_patch: float = 1.0, strength_model: float = 1.0
+    ) -> list[str]:
+        """Record patches for keys of this model's state dict; returns the keys that matched."""
+        own = self.model.state_dict()
+        added = []
+        for key, adapter in patches.items():
+            if key in own:
+                self.patches.setdefault(key, []).append((strength_patch, adapter, strength_model))
+                added.append(key)
+        self.patches_uuid = uuid.uuid4()
+        return added
+
+    def add_object_patch(self, name: str, obj: Any) -> None:
+        self.object_patches[name] = obj
+
+    def get_model_object(self, name: str) -> Any:
+        if name in self.object_patches:
+            return self.object_patches[name]
+        if name in self._object_backup:
+            return self._object_backup[name]
+        return _get_attr(self.model, name)
+
+    # ---- model options (custom nodes use these names) -------------------------------------
+    def set_model_sampler_cfg_function(self, fn: Callable, disable_cfg1_optimization: bool = False) -> None:
+        self.model_options["sampler_cfg_function"] = fn
+        if disable_cfg1_optimization:
+            self.model_options["disable_cfg1_optimization"] = True
+
+    def set_model_sampler_post_cfg_function(self, fn: Callable, disable_cfg1_optimization: bool = False) -> None:
+        self.model_options.setdefault("sampler_post_cfg_function", []).append(fn)
+        if disable_cfg1_optimization:
+            self.model_options["disable_cfg1_optimization"] = True
+
+    def set_model_sampler_pre_cfg_function(self, fn: Callable, disable_cfg1_optimization: bool = False) -> None:
+        self.model_options.setdefault("sampler_pre_cfg_function", []).append(fn)
+        if disable_cfg1_optimization:
+            self.model_options["disable_cfg1_optimization"] = True
+
+    def set_model_unet_function_wrapper(self, fn: Callable) -> None:
+        self.model_options["model_function_wrapper"] = fn
+
+    def set_model_denoise_mask_function(self, fn: Callable) -> None:
+        self.model_options["denoise_mask_function"] = fn
+
+    def set_model_patch(self, patch: Any, name: str) -> None:
+        to = self.model_options["transformer_options"]
+        to.setdefault("patches", {}).setdefault(name, []).append(patch)
+
+    def set_model_patch_replace(self, patch: Any, name: str, block_name: str, number: int, idx: int | None = None) -> None:
+        to = self.model_options["transformer_options"]
+        key = (block_name, number) if idx is None else (block_name, number, idx)
+        to.setdefault("patches_replace", {}).setdefault(name, {})[key] = patch
+
+    def set_model_attn1_patch(self, patch: Any) -> None:
+        self.set_model_patch(patch, "attn1_patch")
+
+    def set_model_attn2_patch(self, patch: Any) -> None:
+        self.set_model_patch(patch, "attn2_patch")
+
+    def set_model_attn1_output_patch(self, patch: Any) -> None:
+        self.set_model_patch(patch, "attn1_output_patch")
+
+    def set_model_attn2_output_patch(self, patch: Any) -> None:
+        self.set_model_patch(patch, "attn2_output_patch")
+
+    def set_model_input_block_patch(self, patch: Any) -> None:
+        self.set_model_patch(patch, "input_block_patch")
+
+    def set_model_output_block_patch(self, patch: Any) -> None:
+        self.set_model_patch(patch, "output_block_patch")
+
+    # ---- applying patches -----------------------------------------------------------------
+    def patch_model(self, device: torch.device | str | None = None) -> torch.nn.Module:
+        """Move to `device`, back up and replace patched weights and objects. Idempotent."""
+        if device is not None:
+            self.model.to(device)
+        for name, obj in self.object_patches.items():
+            if name not in self._object_backup:
+                self._object_backup[name] = _get_attr(self.model, name)
+            _set_attr(self.model, name, obj)
+        if self.patches:
+            params = dict(self.model.named_parameters())
+            params.update(dict(self.model.named_buffers()))
+            with torch.no_grad():
+                for key, plist in self.patches.items():
+                    if key in self._backup:
+                        continue
+                    tensor = params[key]
+                    self._backup[key] = tensor.detach().clone()
+                    tensor.copy_(apply_weight_patches(tensor.detach(), plist))
+        return self.model
+
+    def unpatch_model(self, device_to: torch.device | str | None = None) -> None:
+        if self._backup:
+            params = dict(self.model.named_parameters())
+            params.update(dict(self.model.named_buffers()))
+            with torch.no_grad():
+                for key, original in self._backup.items():
+                    params[key].copy_(original.to(params[key].device))
+            self._backup = {}
+        for name, original in self._object_backup.items():
+            _set_attr(self.model, name, original)
+        self._object_backup = {}
+        if device_to is not None:
+            self.model.to(device_to)
+
+    @contextmanager
+    def patched(self, device: torch.device | str | None = None) -> Iterator[torch.nn.Module]:
+        """Simple placement used until the memory manager drives loading: patch, run, restore."""
+        model = self.patch_model(device if device is not None else self.load_device)
+        try:
+            yield model
+        finally:
+            self.unpatch_model()
+
+    def model_state_dict(self, filter_prefix: str | None = None) -> dict[str, torch.Tensor]:
+        sd = self.model.state_dict()
+        if filter_prefix is None:
+            return sd
+        return {k: v for k, v in sd.items() if k.startswith(filter_prefix)}
