@@ -12,7 +12,9 @@ log = logging.getLogger(__name__)
 
 
 class _AddsFolders(Protocol):
-    def add_model_folder_path(self, folder_name: str, full_folder_path: str, is_default: bool = False) -> None: ...
+    def add_model_folder_path(
+        self, folder_name: str, full_folder_path: str, is_default: bool = False
+    ) -> None: ...
 
 
 def read_extra_path_config(yaml_path: str) -> list[tuple[str, str, bool]]:

@@ -166,7 +166,9 @@ class Paths:
     def map_legacy(self, folder_name: str) -> str:
         return map_legacy(folder_name)
 
-    def add_model_folder_path(self, folder_name: str, full_folder_path: str, is_default: bool = False) -> None:
+    def add_model_folder_path(
+        self, folder_name: str, full_folder_path: str, is_default: bool = False
+    ) -> None:
         """Append (or with is_default, put first) a search directory; unknown keys start a new folder
         with no extension filter. A directory already listed moves to the front when is_default."""
         folder_name = map_legacy(folder_name)

@@ -123,8 +123,14 @@ def test_save_path_counter_rules(paths: Paths) -> None:
     os.makedirs(out)
     folder, name, counter, sub, prefix = paths.get_save_image_path("ComfyUI", out, 64, 32)
     assert (folder, name, counter, sub, prefix) == (os.path.join(out, ""), "ComfyUI", 1, "", "ComfyUI")
-    for n in ("ComfyUI_00001_.png", "ComfyUI_00007_.png", "ComfyUI_temp_abcde_00042_.png", "comfyui_00099_.png",
-              "ComfyUIX_00500_.png", "Other_00300_.png"):
+    for n in (
+        "ComfyUI_00001_.png",
+        "ComfyUI_00007_.png",
+        "ComfyUI_temp_abcde_00042_.png",
+        "comfyui_00099_.png",
+        "ComfyUIX_00500_.png",
+        "Other_00300_.png",
+    ):
         open(os.path.join(out, n), "wb").close()
     # highest counter of this exact prefix (+1); other prefixes and case variants (POSIX) do not count
     assert paths.get_save_image_path("ComfyUI", out)[2] == 8
@@ -132,7 +138,9 @@ def test_save_path_counter_rules(paths: Paths) -> None:
 
 def test_save_path_subfolders_and_tokens(paths: Paths) -> None:
     out = paths.get_output_directory()
-    folder, name, counter, sub, prefix = paths.get_save_image_path("video/run_%width%x%height%", out, 640, 480)
+    folder, name, counter, sub, prefix = paths.get_save_image_path(
+        "video/run_%width%x%height%", out, 640, 480
+    )
     assert sub == "video" and name == "run_640x480" and counter == 1 and prefix == "video/run_640x480"
     assert folder == os.path.join(out, "video") and os.path.isdir(folder)
     open(os.path.join(folder, "run_640x480_00003_.webp"), "wb").close()

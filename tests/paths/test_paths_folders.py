@@ -50,7 +50,16 @@ def test_every_section7_key_with_defaults(paths: Paths, tmp_path) -> None:
     assert set(paths.folder_names_and_paths) == set(expected)
     for key, dirs in expected.items():
         assert paths.get_folder_paths(key) == dirs, key
-    assert paths.supported_pt_extensions == {".ckpt", ".pt", ".pt2", ".bin", ".pth", ".safetensors", ".pkl", ".sft"}
+    assert paths.supported_pt_extensions == {
+        ".ckpt",
+        ".pt",
+        ".pt2",
+        ".bin",
+        ".pth",
+        ".safetensors",
+        ".pkl",
+        ".sft",
+    }
     assert SUPPORTED_PT_EXTENSIONS == frozenset(paths.supported_pt_extensions)
     assert paths.folder_names_and_paths["configs"][1] == [".yaml"]
     assert paths.folder_names_and_paths["diffusers"][1] == ["folder"]
@@ -93,7 +102,9 @@ def test_filename_list_recursive_filtered_dedup_sorted(paths: Paths, tmp_path) -
     assert paths.get_full_path("loras", "b.safetensors") == str(tmp_path / "models/loras/b.safetensors")
     assert paths.get_full_path("loras", "z.ckpt") == str(tmp_path / "output/loras/z.ckpt")
     assert paths.get_full_path("loras", "missing.pt") is None
-    with pytest.raises(FileNotFoundError, match="Model in folder 'loras' with filename 'missing.pt' not found"):
+    with pytest.raises(
+        FileNotFoundError, match="Model in folder 'loras' with filename 'missing.pt' not found"
+    ):
         paths.get_full_path_or_raise("loras", "missing.pt")
 
 
@@ -172,7 +183,9 @@ def test_shared_pt_extension_set(paths: Paths, tmp_path) -> None:
 
 
 def test_directories_and_types(tmp_path) -> None:
-    p = Paths(tmp_path, output_dir=tmp_path / "o", input_dir=tmp_path / "i", temp_dir=tmp_path / "t", user_dir="u")
+    p = Paths(
+        tmp_path, output_dir=tmp_path / "o", input_dir=tmp_path / "i", temp_dir=tmp_path / "t", user_dir="u"
+    )
     assert p.get_output_directory() == str(tmp_path / "o")
     assert p.get_input_directory() == str(tmp_path / "i")
     assert p.get_temp_directory() == str(tmp_path / "t")
