@@ -48,7 +48,9 @@ def build_diffusion_model(
         memory_usage_factor=family.memory_usage_factor,
         latent_channels=family.latent_format.latent_channels,
     )
-    return DiffusionWrapper(unet, build_model_sampling(family), family.latent_format, traits, compute_dtype or dtype)
+    return DiffusionWrapper(
+        unet, build_model_sampling(family), family.latent_format, traits, compute_dtype or dtype
+    )
 
 
 def build_vae(
@@ -58,7 +60,9 @@ def build_vae(
     operations: Operations | None = None,
 ) -> AutoencoderKL:
     params = vae_params_from_state_dict(vae_state_dict)
-    vae = AutoencoderKL(params, dtype=dtype, device=device, operations=operations or pick_operations(dtype, None))
+    vae = AutoencoderKL(
+        params, dtype=dtype, device=device, operations=operations or pick_operations(dtype, None)
+    )
     _load(vae, vae_state_dict, "VAE")
     return vae.requires_grad_(False).eval()
 

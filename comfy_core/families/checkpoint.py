@@ -14,12 +14,23 @@ import torch
 from comfy_core.families.base import Family
 
 CHECKPOINT_UNET_PREFIX = "model.diffusion_model."
-SCHEDULE_BUFFERS = frozenset({
-    "betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod", "sqrt_one_minus_alphas_cumprod",
-    "log_one_minus_alphas_cumprod", "sqrt_recip_alphas_cumprod", "sqrt_recipm1_alphas_cumprod",
-    "posterior_variance", "posterior_log_variance_clipped", "posterior_mean_coef1", "posterior_mean_coef2",
-    "logvar",
-})
+SCHEDULE_BUFFERS = frozenset(
+    {
+        "betas",
+        "alphas_cumprod",
+        "alphas_cumprod_prev",
+        "sqrt_alphas_cumprod",
+        "sqrt_one_minus_alphas_cumprod",
+        "log_one_minus_alphas_cumprod",
+        "sqrt_recip_alphas_cumprod",
+        "sqrt_recipm1_alphas_cumprod",
+        "posterior_variance",
+        "posterior_log_variance_clipped",
+        "posterior_mean_coef1",
+        "posterior_mean_coef2",
+        "logvar",
+    }
+)
 MARKER_KEYS = frozenset({"v_pred", "ztsnr"})
 IGNORED_PREFIXES = ("model_ema.",)
 
@@ -48,19 +59,24 @@ def split_checkpoint(state_dict: Mapping[str, torch.Tensor], family: Family, str
     `cond_stage_model.`, `model.*` for SDXL's `conditioner.embedders.1.`), position_ids included.
     """
     unet_prefix = family.unet_prefix
-    parts: dict = {"unet": {}, "vae": {}, "text_encoders": {te.name: {} for te in family.text_encoders}, "ignored": {}}
+    parts: dict = {
+        "unet": {},
+        "vae": {},
+        "text_encoders": {te.name: {} for te in family.text_encoders},
+        "ignored": {},
+    }
     unexplained: list[str] = []
     for key, value in state_dict.items():
         if key.startswith(unet_prefix) and (unet_prefix or not is_ignored_key(key)):
-            parts["unet"][key[len(unet_prefix):]] = value
+            parts["unet"][key[len(unet_prefix) :]] = value
         elif unet_prefix and key.startswith(family.vae_prefix):
-            parts["vae"][key[len(family.vae_prefix):]] = value
+            parts["vae"][key[len(family.vae_prefix) :]] = value
         elif is_ignored_key(key):
             parts["ignored"][key] = value
         else:
             for te in family.text_encoders:
                 if unet_prefix and key.startswith(te.prefix):
-                    parts["text_encoders"][te.name][key[len(te.prefix):]] = value
+                    parts["text_encoders"][te.name][key[len(te.prefix) :]] = value
                     break
             else:
                 unexplained.append(key)
@@ -96,7 +112,9 @@ def merge_checkpoint(
     specs = {te.name: te for te in family.text_encoders}
     for name, sub in parts.get("text_encoders", {}).items():
         if name not in specs:
-            raise ValueError(f"{family.display_name} has no text encoder named {name!r} (has {sorted(specs)})")
+            raise ValueError(
+                f"{family.display_name} has no text encoder named {name!r} (has {sorted(specs)})"
+            )
         for k, v in sub.items():
             out[specs[name].prefix + k] = v
     if comfyui_markers:

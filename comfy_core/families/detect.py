@@ -28,14 +28,18 @@ def detect(state_dict: Mapping[str, torch.Tensor]) -> tuple[Family, UNetParams]:
     prefix = find_unet_prefix(state_dict)
     if prefix is None:
         keys = _unexplained(state_dict)
-        raise UnknownModelError(f"no supported diffusion model in this file; first keys: {first_keys(keys)}", keys)
+        raise UnknownModelError(
+            f"no supported diffusion model in this file; first keys: {first_keys(keys)}", keys
+        )
     structure = detect_unet_structure(state_dict, prefix)
     for family in FAMILIES:
         if family.matches(structure):
             prediction, zsnr = family.resolve_prediction(state_dict, prefix)
             family = replace(family, prediction=prediction, zsnr=zsnr, unet_prefix=prefix)
             return family, family.unet_params(structure)
-    keys = sorted(k for k in state_dict if k.startswith(prefix) and "input_blocks.0" in k) or _unexplained(state_dict)
+    keys = sorted(k for k in state_dict if k.startswith(prefix) and "input_blocks.0" in k) or _unexplained(
+        state_dict
+    )
     raise UnknownModelError(
         f"UNet ({structure.model_channels} channels, mult {structure.channel_mult}, context "
         f"{structure.context_dim}, adm {structure.adm_in_channels}, in {structure.in_channels}) matches no "

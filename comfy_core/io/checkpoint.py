@@ -54,7 +54,9 @@ def read_safetensors_metadata(path: str | os.PathLike) -> dict[str, str]:
     return read_safetensors_header(path)[1]
 
 
-def _load_safetensors(path: Path, device: str | torch.device) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def _load_safetensors(
+    path: Path, device: str | torch.device
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     from safetensors import safe_open
 
     dev = str(device)

@@ -49,7 +49,9 @@ class CrossAttention(nn.Module):
 class GEGLU(nn.Module):
     """Linear to 2*dim_out, then value * gelu(gate) (Shazeer 2020, "GLU Variants Improve Transformer")."""
 
-    def __init__(self, dim_in: int, dim_out: int, dtype=None, device=None, operations: Operations | None = None):
+    def __init__(
+        self, dim_in: int, dim_out: int, dtype=None, device=None, operations: Operations | None = None
+    ):
         super().__init__()
         self.proj = operations.Linear(dim_in, dim_out * 2, dtype=dtype, device=device)
 
@@ -59,7 +61,9 @@ class GEGLU(nn.Module):
 
 
 class FeedForward(nn.Module):
-    def __init__(self, dim: int, mult: int = 4, dtype=None, device=None, operations: Operations | None = None):
+    def __init__(
+        self, dim: int, mult: int = 4, dtype=None, device=None, operations: Operations | None = None
+    ):
         super().__init__()
         inner = dim * mult
         # net.0 = GEGLU, net.1 = dropout, net.2 = Linear: indices are the checkpoint's key names
@@ -89,7 +93,9 @@ class BasicTransformerBlock(nn.Module):
         super().__init__()
         self.disable_self_attn = disable_self_attn
         kw = dict(dtype=dtype, device=device, operations=operations)
-        self.attn1 = CrossAttention(dim, context_dim if disable_self_attn else None, heads, dim_head, upcast, **kw)
+        self.attn1 = CrossAttention(
+            dim, context_dim if disable_self_attn else None, heads, dim_head, upcast, **kw
+        )
         self.attn2 = CrossAttention(dim, context_dim, heads, dim_head, upcast, **kw)
         self.ff = FeedForward(dim, **kw)
         self.norm1 = operations.LayerNorm(dim, dtype=dtype, device=device)
@@ -129,8 +135,15 @@ class SpatialTransformer(nn.Module):
             self.proj_out = operations.Conv2d(inner, in_channels, 1, dtype=dtype, device=device)
         self.transformer_blocks = nn.ModuleList(
             BasicTransformerBlock(
-                inner, heads, dim_head, context_dim, disable_self_attn, upcast,
-                dtype=dtype, device=device, operations=operations,
+                inner,
+                heads,
+                dim_head,
+                context_dim,
+                disable_self_attn,
+                upcast,
+                dtype=dtype,
+                device=device,
+                operations=operations,
             )
             for _ in range(depth)
         )

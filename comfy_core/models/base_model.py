@@ -143,8 +143,14 @@ class DiffusionWrapper(nn.Module):
         height = cond.get("height") or noise.shape[-2] * 8
         crop_w, crop_h = cond.get("crop_w", 0), cond.get("crop_h", 0)
         if kind == "sdxl":
-            values = [height, width, crop_h, crop_w,
-                      cond.get("target_height", height), cond.get("target_width", width)]
+            values = [
+                height,
+                width,
+                crop_h,
+                crop_w,
+                cond.get("target_height", height),
+                cond.get("target_width", width),
+            ]
         elif kind == "sdxl_refiner":
             default_score = 2.5 if cond.get("prompt_type", "") == "negative" else 6.0
             values = [height, width, crop_h, crop_w, cond.get("aesthetic_score", default_score)]

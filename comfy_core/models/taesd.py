@@ -27,34 +27,52 @@ class Block(nn.Module):
     def __init__(self, cin: int, cout: int, ops: Operations, dtype=None, device=None):
         super().__init__()
         self.conv = nn.Sequential(
-            _conv(cin, cout, ops, dtype, device), nn.ReLU(),
-            _conv(cout, cout, ops, dtype, device), nn.ReLU(),
+            _conv(cin, cout, ops, dtype, device),
+            nn.ReLU(),
+            _conv(cout, cout, ops, dtype, device),
+            nn.ReLU(),
             _conv(cout, cout, ops, dtype, device),
         )
-        self.skip = ops.Conv2d(cin, cout, 1, bias=False, dtype=dtype, device=device) if cin != cout else nn.Identity()
+        self.skip = (
+            ops.Conv2d(cin, cout, 1, bias=False, dtype=dtype, device=device) if cin != cout else nn.Identity()
+        )
         self.fuse = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fuse(self.conv(x) + self.skip(x))
 
 
-def taesd_encoder(latent_channels: int = 4, ops: Operations = PLAIN, dtype=None, device=None) -> nn.Sequential:
+def taesd_encoder(
+    latent_channels: int = 4, ops: Operations = PLAIN, dtype=None, device=None
+) -> nn.Sequential:
     """[B, 3, H, W] in [0, 1] -> scaled latent [B, C, H/8, W/8]."""
     kw = dict(ops=ops, dtype=dtype, device=device)
     layers: list[nn.Module] = [_conv(3, 64, **kw), Block(64, 64, **kw)]
     for _ in range(3):
-        layers += [_conv(64, 64, stride=2, bias=False, **kw), Block(64, 64, **kw), Block(64, 64, **kw), Block(64, 64, **kw)]
+        layers += [
+            _conv(64, 64, stride=2, bias=False, **kw),
+            Block(64, 64, **kw),
+            Block(64, 64, **kw),
+            Block(64, 64, **kw),
+        ]
     layers.append(_conv(64, latent_channels, **kw))
     return nn.Sequential(*layers)
 
 
-def taesd_decoder(latent_channels: int = 4, ops: Operations = PLAIN, dtype=None, device=None) -> nn.Sequential:
+def taesd_decoder(
+    latent_channels: int = 4, ops: Operations = PLAIN, dtype=None, device=None
+) -> nn.Sequential:
     """Scaled latent [B, C, h, w] -> image [B, 3, 8h, 8w] roughly in [0, 1]."""
     kw = dict(ops=ops, dtype=dtype, device=device)
     layers: list[nn.Module] = [Clamp(), _conv(latent_channels, 64, **kw), nn.ReLU()]
     for _ in range(3):
-        layers += [Block(64, 64, **kw), Block(64, 64, **kw), Block(64, 64, **kw), nn.Upsample(scale_factor=2),
-                   _conv(64, 64, bias=False, **kw)]
+        layers += [
+            Block(64, 64, **kw),
+            Block(64, 64, **kw),
+            Block(64, 64, **kw),
+            nn.Upsample(scale_factor=2),
+            _conv(64, 64, bias=False, **kw),
+        ]
     layers += [Block(64, 64, **kw), _conv(64, 3, **kw)]
     return nn.Sequential(*layers)
 
@@ -67,8 +85,13 @@ class TAESD(nn.Module):
     """
 
     def __init__(
-        self, latent_channels: int = 4, vae_scale: float = 1.0, vae_shift: float = 0.0,
-        dtype=None, device=None, operations: Operations = PLAIN,
+        self,
+        latent_channels: int = 4,
+        vae_scale: float = 1.0,
+        vae_shift: float = 0.0,
+        dtype=None,
+        device=None,
+        operations: Operations = PLAIN,
     ) -> None:
         super().__init__()
         self.taesd_encoder = taesd_encoder(latent_channels, operations, dtype, device)

@@ -24,7 +24,9 @@ def resize_to_batch_size(t: torch.Tensor, batch_size: int) -> torch.Tensor:
     return t[torch.tensor(idx, device=t.device)]
 
 
-def common_upscale(samples: torch.Tensor, width: int, height: int, mode: str = "bilinear", crop: str = "center") -> torch.Tensor:
+def common_upscale(
+    samples: torch.Tensor, width: int, height: int, mode: str = "bilinear", crop: str = "center"
+) -> torch.Tensor:
     """Resize the last two dims to (height, width); with crop="center" first crop to the target aspect."""
     s = samples
     if crop == "center":

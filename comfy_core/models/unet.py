@@ -55,9 +55,7 @@ class UNetParams:
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
     """Sinusoidal embedding [cos | sin] of (possibly fractional) timesteps, computed in fp32. t: [N] -> [N, dim]."""
     half = dim // 2
-    freqs = torch.exp(
-        -math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half
-    )
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
     args = t[:, None].float() * freqs[None]
     emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
     if dim % 2:
@@ -73,7 +71,9 @@ class ResBlock(nn.Module):
             nn.SiLU(),
             ops.Conv2d(channels, out_channels, 3, padding=1, dtype=dtype, device=device),
         )
-        self.emb_layers = nn.Sequential(nn.SiLU(), ops.Linear(emb_channels, out_channels, dtype=dtype, device=device))
+        self.emb_layers = nn.Sequential(
+            nn.SiLU(), ops.Linear(emb_channels, out_channels, dtype=dtype, device=device)
+        )
         self.out_layers = nn.Sequential(
             ops.GroupNorm(32, out_channels, dtype=dtype, device=device),
             nn.SiLU(),
@@ -164,17 +164,30 @@ class UNetModel(nn.Module):
         kw = dict(dtype=dtype, device=device)
         mc = p.model_channels
         emb_dim = mc * 4
-        self.time_embed = nn.Sequential(ops.Linear(mc, emb_dim, **kw), nn.SiLU(), ops.Linear(emb_dim, emb_dim, **kw))
+        self.time_embed = nn.Sequential(
+            ops.Linear(mc, emb_dim, **kw), nn.SiLU(), ops.Linear(emb_dim, emb_dim, **kw)
+        )
         if p.adm_in_channels is not None:
             self.label_emb = nn.Sequential(
-                nn.Sequential(ops.Linear(p.adm_in_channels, emb_dim, **kw), nn.SiLU(), ops.Linear(emb_dim, emb_dim, **kw))
+                nn.Sequential(
+                    ops.Linear(p.adm_in_channels, emb_dim, **kw),
+                    nn.SiLU(),
+                    ops.Linear(emb_dim, emb_dim, **kw),
+                )
             )
 
         def transformer(ch: int, depth: int) -> SpatialTransformer:
             heads, dim_head = p.heads_for(ch)
             return SpatialTransformer(
-                ch, heads, dim_head, depth, p.context_dim, p.use_linear_in_transformer,
-                upcast=p.attn_upcast, operations=ops, **kw,
+                ch,
+                heads,
+                dim_head,
+                depth,
+                p.context_dim,
+                p.use_linear_in_transformer,
+                upcast=p.attn_upcast,
+                operations=ops,
+                **kw,
             )
 
         self.input_blocks = nn.ModuleList([Stage(ops.Conv2d(p.in_channels, mc, 3, padding=1, **kw))])

@@ -139,7 +139,9 @@ class Encoder(nn.Module):
                 blocks.append(ResnetBlock(block_in, block_out, dtype, device, ops))
                 block_in = block_out
             last = i == len(p.ch_mult) - 1
-            self.down.append(Level(blocks, None if last else Downsample(block_in, dtype, device, ops), "downsample"))
+            self.down.append(
+                Level(blocks, None if last else Downsample(block_in, dtype, device, ops), "downsample")
+            )
         self.mid = Mid(block_in, dtype, device, ops)
         self.norm_out = _norm(block_in, dtype, device, ops)
         self.conv_out = ops.Conv2d(block_in, 2 * p.z_channels, 3, padding=1, dtype=dtype, device=device)
@@ -193,7 +195,9 @@ class AutoencoderKL(nn.Module):
         self.encoder = Encoder(p, dtype, device, operations)
         self.decoder = Decoder(p, dtype, device, operations)
         if p.use_quant_conv:
-            self.quant_conv = operations.Conv2d(2 * p.z_channels, 2 * p.embed_dim, 1, dtype=dtype, device=device)
+            self.quant_conv = operations.Conv2d(
+                2 * p.z_channels, 2 * p.embed_dim, 1, dtype=dtype, device=device
+            )
             self.post_quant_conv = operations.Conv2d(p.embed_dim, p.z_channels, 1, dtype=dtype, device=device)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:

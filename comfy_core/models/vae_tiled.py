@@ -87,7 +87,9 @@ def tiled_scale_multidim(
 
 
 def _tiled(samples, fn, tile_x, tile_y, overlap, scale, out_channels, output_device, progress):
-    return tiled_scale_multidim(samples, fn, (tile_y, tile_x), overlap, scale, out_channels, output_device, progress)
+    return tiled_scale_multidim(
+        samples, fn, (tile_y, tile_x), overlap, scale, out_channels, output_device, progress
+    )
 
 
 def decode_tiled(
@@ -106,7 +108,9 @@ def decode_tiled(
     tile_size // 8 and overlap // 8 here.
     """
     passes = ((tile_x // 2, tile_y * 2), (tile_x * 2, tile_y // 2), (tile_x, tile_y))
-    total = sum(_tiled(latent, decode, tx, ty, overlap, upscale, 3, output_device, progress) for tx, ty in passes)
+    total = sum(
+        _tiled(latent, decode, tx, ty, overlap, upscale, 3, output_device, progress) for tx, ty in passes
+    )
     return ((total / 3.0) + 1.0).div(2.0).clamp(0.0, 1.0)
 
 
