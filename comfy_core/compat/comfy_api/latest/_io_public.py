@@ -1,0 +1,6 @@
+"""ComfyUI's `comfy_api.latest._io_public` module path (some packs import it directly)."""
+
+from __future__ import annotations
+
+from comfy_core.registry.v3.io import *  # noqa: F403
+from comfy_core.registry.v3.io import __all__  # noqa: F401
