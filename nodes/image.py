@@ -10,6 +10,10 @@ import torch.nn.functional as F
 
 from comfy_core.imageops import common_upscale, image_alpha_fix, scale_image
 from nodes._image_common import MAX_RESOLUTION
+from nodes.animation import NODE_CLASS_MAPPINGS as _ANIMATION_NODES
+from nodes.animation import NODE_DISPLAY_NAME_MAPPINGS as _ANIMATION_TITLES
+from nodes.image_io import NODE_CLASS_MAPPINGS as _IO_NODES
+from nodes.image_io import NODE_DISPLAY_NAME_MAPPINGS as _IO_TITLES
 
 SCALE_METHODS = ["nearest-exact", "bilinear", "area", "bicubic", "lanczos"]
 
@@ -384,7 +388,10 @@ class RebatchImages:
         return ([torch.cat(singles[i : i + size], dim=0) for i in range(0, len(singles), size)],)
 
 
+# The `image` domain also carries the file nodes (image_io) and animated savers (animation), which live in
+# their own modules to keep files small.
 NODE_CLASS_MAPPINGS = {
+    **_IO_NODES,
     "ImageScale": ImageScale,
     "ImageScaleBy": ImageScaleBy,
     "ImageScaleToTotalPixels": ImageScaleToTotalPixels,
@@ -399,9 +406,11 @@ NODE_CLASS_MAPPINGS = {
     "ImageRotate": ImageRotate,
     "ImageBlend": ImageBlend,
     "RebatchImages": RebatchImages,
+    **_ANIMATION_NODES,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
+    **_IO_TITLES,
     "ImageScale": "Upscale Image",
     "ImageScaleBy": "Upscale Image By",
     "ImageInvert": "Invert Image",
@@ -409,4 +418,5 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "ImagePadForOutpaint": "Pad Image for Outpainting",
     "ImageCrop": "Image Crop",
     "RebatchImages": "Rebatch Images",
+    **_ANIMATION_TITLES,
 }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from pathlib import Path
 
 from comfy_core.paths import listing
@@ -93,6 +94,16 @@ class Paths:
             os.makedirs(self.input_directory, exist_ok=True)
         except OSError:
             log.error("Failed to create input directory %s", self.input_directory)
+
+    def cleanup_temp(self) -> None:
+        """Remove temp/ (ComfyUI clears it at start-up and exit); refuses to remove base or output."""
+        temp = os.path.realpath(self.temp_directory)
+        protected = {
+            os.path.realpath(d) for d in (self.base_path, self.output_directory, self.input_directory)
+        }
+        if temp in protected or temp == os.path.dirname(temp):
+            raise ValueError(f"refusing to delete {temp!r} as the temp directory")
+        shutil.rmtree(temp, ignore_errors=True)
 
     def get_directory_by_type(self, type_name: str) -> str | None:
         """Only input, output and temp are reachable by `type=` (HTTP routes rely on this)."""
@@ -192,6 +203,11 @@ class Paths:
 
     def load_extra_path_config(self, yaml_path: str) -> None:
         _load_extra_path_config(self, yaml_path)
+
+    def recursive_search(
+        self, directory: str, excluded_dir_names: list[str] | None = None
+    ) -> tuple[list[str], dict[str, float]]:
+        return listing.recursive_search(directory, excluded_dir_names or ())
 
     def filter_files_extensions(self, files, extensions) -> list[str]:  # noqa: ANN001 - mirrors ComfyUI
         return listing.filter_files_extensions(files, extensions)

@@ -8,9 +8,12 @@ from types import SimpleNamespace
 
 import pytest
 
+import nodes.animation as animation
+import nodes.image as image
+import nodes.image_io as image_io
+import nodes.mask as mask
 from comfy_core import runtime
 from comfy_core.paths import Paths
-from nodes import animation, image, image_io, mask
 
 _NAME = "comfy-object-info-core.json"
 _CANDIDATES = (
@@ -24,6 +27,15 @@ MODULES = (image_io, image, mask, animation)
 FILE_COMBOS = {("LoadImage", "image"), ("LoadImageMask", "image")}
 
 ALL = {name: (cls, mod) for mod in MODULES for name, cls in mod.NODE_CLASS_MAPPINGS.items()}
+
+
+def test_image_domain_carries_file_and_animation_nodes() -> None:
+    # nodes/__init__ aggregates the `image` and `mask` domains; the split-out modules ride along
+    for mod in (image_io, animation):
+        for name, cls in mod.NODE_CLASS_MAPPINGS.items():
+            assert image.NODE_CLASS_MAPPINGS[name] is cls
+        for name, title in mod.NODE_DISPLAY_NAME_MAPPINGS.items():
+            assert image.NODE_DISPLAY_NAME_MAPPINGS[name] == title
 
 
 @pytest.fixture(scope="module")

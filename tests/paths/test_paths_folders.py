@@ -225,3 +225,20 @@ def test_content_type_filter(paths: Paths) -> None:
     assert paths.filter_files_content_types(files, ["video", "audio"]) == ["c.mp4", "d.wav"]
     assert paths.filter_files_extensions(["b.PT", "a.pt", "c.txt"], {".pt"}) == ["a.pt", "b.PT"]
     assert paths.filter_files_extensions(["b", "a"], []) == ["a", "b"]
+
+
+def test_cleanup_temp_and_recursive_search(tmp_path) -> None:
+    p = Paths(tmp_path)
+    os.makedirs(tmp_path / "temp/sub")
+    touch(tmp_path / "temp/sub/x.png")
+    p.cleanup_temp()
+    assert not os.path.exists(tmp_path / "temp")
+    p.cleanup_temp()  # already gone: fine
+    p.set_temp_directory(tmp_path)
+    with pytest.raises(ValueError):
+        p.cleanup_temp()
+    touch(tmp_path / "d/.git/x")
+    touch(tmp_path / "d/a/b.txt")
+    files, dirs = p.recursive_search(str(tmp_path / "d"), excluded_dir_names=[".git"])
+    assert files == [os.path.join("a", "b.txt")]
+    assert set(dirs) == {str(tmp_path / "d"), str(tmp_path / "d/a")}
