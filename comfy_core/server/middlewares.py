@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import os
 import socket
 import urllib.parse
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,9 @@ async def cache_headers(request: web.Request, handler: Handler) -> web.StreamRes
         response.headers.setdefault("Cache-Control", "no-cache")
     elif path.lower().endswith(IMAGE_EXTENSIONS):
         status = response.status
+        file_path = getattr(response, "_path", None)  # FileResponse settles 404 only when prepared
+        if isinstance(response, web.FileResponse) and file_path is not None and not os.path.isfile(file_path):
+            status = 404
         if status == 404:
             response.headers.setdefault("Cache-Control", "public, max-age=3600")
         elif 200 <= status <= 206 or status in (301, 308):

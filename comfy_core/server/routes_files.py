@@ -77,7 +77,7 @@ def _transcoded(file: str, filename: str, query: Any) -> web.Response | None:
         with _open_image(file) as img:
             if "preview" in query:
                 parts = query["preview"].split(";")
-                fmt = parts[0] if parts[0] in ("webp", "jpeg") and "a" not in channel else "webp"
+                fmt = parts[0] if parts[0] in ("webp", "jpeg") and "a" not in query.get("channel", "") else "webp"
                 quality = int(parts[-1]) if parts[-1].isdigit() else 90
                 if fmt == "jpeg" or channel == "rgb":
                     img = img.convert("RGB")

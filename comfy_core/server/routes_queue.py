@@ -152,7 +152,7 @@ async def post_interrupt(request: web.Request) -> web.Response:
 
 
 async def post_free(request: web.Request) -> web.Response:
-    body = await read_json(request, default={})
+    body = await read_json(request)
     if not isinstance(body, dict):
         return json_error(400, "request body must be a JSON object")
     queue = request.config_dict[QUEUE]
