@@ -6,7 +6,7 @@ TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.comfy-core-installed
 
-.PHONY: setup run test test-slow lint bench clean
+.PHONY: setup web web-test run test test-slow lint bench clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,10 +18,21 @@ $(STAMP): pyproject.toml Makefile
 setup: $(STAMP)
 	$(BIN)/python tools/fetch_vocab.py
 
-run: setup
+# The browser editor's one npm dependency (web/package-lock.json); no build step.
+web:
+	@if [ ! -f web/node_modules/@comfyorg/litegraph/dist/litegraph.es.js ]; then \
+	  if command -v npm >/dev/null; then cd web && npm ci --no-audit --no-fund; \
+	  else echo "npm not found: the editor in web/ will not load (install nodejs/npm)"; fi; fi
+
+# Browser tests drive Debian's chromium; installed here only when missing and we are root.
+web-test: web
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; fi
+
+run: setup web
 	$(BIN)/python main.py $(ARGS)
 
-test: setup
+test: setup web-test
 	$(BIN)/python -m pytest
 
 test-slow: setup
