@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from comfy_core.sampling import dpm_solvers, exp_sde, k_samplers, multistep, uni_pc
+from comfy_core.sampling import dpm_adaptive, dpm_solvers, exp_sde, k_samplers, multistep, uni_pc
 from comfy_core.sampling.guiders import CFGGuider
 from comfy_core.sampling.noise import fix_empty_latent_channels, prepare_noise
 from comfy_core.sampling.schedulers import SCHEDULER_NAMES, calculate_sigmas
@@ -69,7 +69,7 @@ KSAMPLER_NAMES: tuple[str, ...] = (
 SAMPLER_NAMES: tuple[str, ...] = KSAMPLER_NAMES + ("ddim", "uni_pc", "uni_pc_bh2")
 DISCARD_PENULTIMATE_SIGMA_SAMPLERS = frozenset(("dpm_2", "dpm_2_ancestral", "uni_pc", "uni_pc_bh2"))
 
-_MODULES = (k_samplers, dpm_solvers, multistep, exp_sde)
+_MODULES = (k_samplers, dpm_solvers, dpm_adaptive, multistep, exp_sde)
 
 
 def _dpm_fast_function(model, noise, sigmas, extra_args, callback, disable):
@@ -78,7 +78,7 @@ def _dpm_fast_function(model, noise, sigmas, extra_args, callback, disable):
     sigma_min = sigmas[-1]
     if sigma_min == 0:
         sigma_min = sigmas[-2]
-    return dpm_solvers.sample_dpm_fast(
+    return dpm_adaptive.sample_dpm_fast(
         model,
         noise,
         sigma_min,
@@ -96,7 +96,7 @@ def _dpm_adaptive_function(model, noise, sigmas, extra_args, callback, disable, 
     sigma_min = sigmas[-1]
     if sigma_min == 0:
         sigma_min = sigmas[-2]
-    return dpm_solvers.sample_dpm_adaptive(
+    return dpm_adaptive.sample_dpm_adaptive(
         model,
         noise,
         sigma_min,
