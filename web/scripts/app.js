@@ -7,6 +7,7 @@ import { readWorkflowFromFile } from "./metadata.js";
 import { TYPE_COLORS, registerNodeDef } from "./nodes.js";
 import { graphToPrompt } from "./prompt.js";
 import { installSearchBox } from "./search.js";
+import { installTooltips } from "./tooltips.js";
 import { ComfyUI } from "./ui.js";
 import { registerVirtualNodes } from "./virtual_nodes.js";
 
@@ -79,6 +80,7 @@ export class ComfyApp {
     this.canvas.allow_searchbox = true;
     this.canvas.getExtraMenuOptions = (canvas, options) => this.canvasMenuOptions(options);
     installSearchBox(this);
+    installTooltips(this);
     this.watchGraphEvents();
     this.wrapCanvasDraw();
     this.ui.resizeCanvas();
@@ -489,7 +491,7 @@ export class ComfyApp {
       ctx.fillRect(0, -titleH, width, height + titleH);
     }
     const running = this.runningNodeId != null && String(this.runningNodeId) === String(node.id);
-    const errored = node.has_errors || (this.executionError && String(this.executionError.node_id) === String(node.id));
+    const errored = this.executionError && String(this.executionError.node_id) === String(node.id);
     if (running || errored) {
       ctx.lineWidth = running ? 3 : 2.5;
       ctx.strokeStyle = errored ? "#ff3030" : "#00ff00";

@@ -168,7 +168,7 @@ export function imageUploadWidget(node, imageWidget, app) {
     const slash = filename.lastIndexOf("/");
     if (slash >= 0) { subfolder = filename.slice(0, slash); filename = filename.slice(slash + 1); }
     const img = new Image();
-    img.onload = () => { node.imgs = [img]; node.setDirtyCanvas(true, true); };
+    img.onload = () => { node.imgs = [img]; app?.ensureImageSpace(node); node.setDirtyCanvas(true, true); };
     img.src = api.viewURL({ filename, subfolder, type }, `&rand=${Math.random()}`);
   };
   const upload = async (file) => {
