@@ -136,9 +136,10 @@ class ExecutionList:
                     types = self._input_types_of(unique_id)
                 _, _, info = get_input_info(self.class_info(unique_id).cls, name, types)
                 lazy = bool(info and info.get("lazy", False))
-                if (include_lazy or not lazy) and not self.is_cached(from_id):
-                    stack.append(from_id)
-                    links.append((from_id, socket, unique_id))
+                if include_lazy or not lazy:
+                    if not self.is_cached(from_id):
+                        stack.append(from_id)
+                    links.append((from_id, socket, unique_id))  # cached sources still need a read link
         for link in links:
             self.add_strong_link(*link)
 
