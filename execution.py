@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import sys
 import time
 import traceback
@@ -132,7 +131,7 @@ class _PromptRun:
                 value = [None if isinstance(x, ExecutionBlocker) else x for x in results]
             except Exception as ex:
                 log.warning("WARNING: %s", ex)
-                value = math.nan
+                value = float("nan")
         self._is_changed[node_id] = value
         return value
 

@@ -32,6 +32,8 @@ class Unhashable:
 
 def to_hashable(obj: Any) -> Any:
     """Hashable, equality-preserving form of a JSON-ish value; anything else becomes `Unhashable()`."""
+    if isinstance(obj, float) and obj != obj:
+        return Unhashable()  # NaN: never equal to a later prompt's value, whatever object it is
     if obj is None or isinstance(obj, (int, float, str, bool, bytes)):
         return obj
     if isinstance(obj, Mapping):
