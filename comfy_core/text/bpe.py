@@ -61,7 +61,11 @@ def byte_symbols() -> dict[int, str]:
     Printable Latin-1 bytes map to themselves; the others are shifted to code points 256+ so that no
     byte becomes whitespace or a control character inside the BPE.
     """
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), ord("ÿ") + 1),
+    ]
     table = {b: chr(b) for b in printable}
     extra = 0
     for b in range(256):
@@ -124,7 +128,9 @@ class ClipBPE:
     def __init__(self, vocab_path: str | os.PathLike[str] | None = None, cleanup: str = "basic") -> None:
         path = Path(vocab_path) if vocab_path is not None else default_vocab_path()
         if not path.is_file():
-            raise FileNotFoundError(f"CLIP BPE vocabulary not found at {path}; run tools/fetch_vocab.py or set ${VOCAB_ENV}")
+            raise FileNotFoundError(
+                f"CLIP BPE vocabulary not found at {path}; run tools/fetch_vocab.py or set ${VOCAB_ENV}"
+            )
         if cleanup not in ("basic", "normalize"):
             raise ValueError(f"unknown cleanup {cleanup!r}")
         self.vocab, self.ranks = _load_tables(str(path))
@@ -146,7 +152,7 @@ class ClipBPE:
         while len(parts) > 1:
             best = None
             best_rank = None
-            for pair in zip(parts, parts[1:]):
+            for pair in zip(parts, parts[1:], strict=False):
                 rank = self.ranks.get(pair)
                 if rank is not None and (best_rank is None or rank < best_rank):
                     best, best_rank = pair, rank

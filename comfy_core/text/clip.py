@@ -25,8 +25,12 @@ class KindTokenizer:
     def __init__(self, tokenizers: Mapping[str, ClipTokenizer]) -> None:
         self.tokenizers = dict(tokenizers)
 
-    def tokenize_with_weights(self, text: str, return_word_ids: bool = False, **kwargs: Any) -> dict[str, list]:
-        return {name: tok.tokenize_with_weights(text, return_word_ids) for name, tok in self.tokenizers.items()}
+    def tokenize_with_weights(
+        self, text: str, return_word_ids: bool = False, **kwargs: Any
+    ) -> dict[str, list]:
+        return {
+            name: tok.tokenize_with_weights(text, return_word_ids) for name, tok in self.tokenizers.items()
+        }
 
     def untokenize(self, token_weight_pairs: list[tuple]) -> list:
         return next(iter(self.tokenizers.values())).untokenize(token_weight_pairs)
@@ -78,7 +82,9 @@ class CLIP:
         self, tokens: Mapping[str, list], unprojected: bool = False, add_dict: Mapping[str, Any] | None = None
     ) -> list[list]:
         """CONDITIONING: `[[cond, {"pooled_output": pooled, **add_dict}]]`."""
-        out = self.encode_from_tokens(tokens, return_pooled="unprojected" if unprojected else True, return_dict=True)
+        out = self.encode_from_tokens(
+            tokens, return_pooled="unprojected" if unprojected else True, return_dict=True
+        )
         cond = out.pop("cond")
         out.update(add_dict or {})
         return [[cond, out]]
@@ -90,7 +96,9 @@ class CLIP:
         """ComfyUI's internal names: `clip_l.transformer.text_model.*`, `clip_g.logit_scale` ..."""
         return dict(self.cond_stage_model.state_dict())
 
-    def load_sd(self, sd: Mapping[str, torch.Tensor], full_model: bool = False) -> tuple[list[str], list[str]]:
+    def load_sd(
+        self, sd: Mapping[str, torch.Tensor], full_model: bool = False
+    ) -> tuple[list[str], list[str]]:
         """Load weights: `full_model` takes `get_sd()` names; otherwise a text-encoder file in HF or
         OpenCLIP layout is routed to the tower it fits (ComfyUI: 31+ layers means bigG)."""
         if full_model:

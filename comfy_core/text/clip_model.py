@@ -74,7 +74,9 @@ class CLIPAttention(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         b, n, c = x.shape
         # [b, n, c] -> [b, heads, n, c / heads]
-        q, k, v = (p(x).view(b, n, self.heads, -1).transpose(1, 2) for p in (self.q_proj, self.k_proj, self.v_proj))
+        q, k, v = (
+            p(x).view(b, n, self.heads, -1).transpose(1, 2) for p in (self.q_proj, self.k_proj, self.v_proj)
+        )
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self.out_proj(out.transpose(1, 2).reshape(b, n, c))
 
@@ -150,8 +152,10 @@ class CLIPTextModel(nn.Module):
 
     def __init__(self, params: ClipTextParams, dtype=None, device=None, operations=None) -> None:
         super().__init__()
-        ops = operations if operations is not None else types.SimpleNamespace(
-            Linear=nn.Linear, LayerNorm=nn.LayerNorm, Embedding=nn.Embedding
+        ops = (
+            operations
+            if operations is not None
+            else types.SimpleNamespace(Linear=nn.Linear, LayerNorm=nn.LayerNorm, Embedding=nn.Embedding)
         )
         self.params = params
         self.text_model = CLIPTextTransformer(params, dtype, device, ops)

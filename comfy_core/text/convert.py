@@ -76,7 +76,7 @@ def openclip_to_hf(sd: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tens
                 hf[f"{layer}{RESBLOCK_NAMES[module]}.{kind}"] = value
             elif rest in ("attn.in_proj_weight", "attn.in_proj_bias"):
                 suffix = "weight" if rest.endswith("weight") else "bias"
-                for name, part in zip(QKV, value.chunk(3, dim=0)):
+                for name, part in zip(QKV, value.chunk(3, dim=0), strict=True):
                     hf[f"{layer}self_attn.{name}.{suffix}"] = part
     return hf, extras
 

@@ -61,7 +61,9 @@ def _raw_zip_embedding(path: str) -> torch.Tensor | None:
             if count < 768:
                 continue
             width = 768 if count % 768 == 0 else 1024
-            return torch.frombuffer(bytearray(data), dtype=torch.float32).reshape(count // width, width).clone()
+            return (
+                torch.frombuffer(bytearray(data), dtype=torch.float32).reshape(count // width, width).clone()
+            )
     return None
 
 

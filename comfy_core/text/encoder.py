@@ -26,7 +26,9 @@ Chunk = Sequence[tuple]  # (token, weight) or (token, weight, word_id)
 class ClipTextEncoder(nn.Module):
     """One CLIP tower with its ComfyUI run options. State-dict names: `transformer.*`, `logit_scale`."""
 
-    def __init__(self, spec: SlotSpec, params: ClipTextParams, dtype=None, device=None, operations=None) -> None:
+    def __init__(
+        self, spec: SlotSpec, params: ClipTextParams, dtype=None, device=None, operations=None
+    ) -> None:
         super().__init__()
         self.spec = spec
         self.transformer = CLIPTextModel(params, dtype=dtype, device=device, operations=operations)
@@ -67,7 +69,8 @@ class ClipTextEncoder(nn.Module):
                 else:
                     log.warning(
                         "WARNING: shape mismatch when trying to apply embedding, embedding will be ignored %s != %s",
-                        t.shape[-1], self.width,
+                        t.shape[-1],
+                        self.width,
                     )
             ids.extend([self.pad_token] * (len(row) - len(ids)))
             emb = self.transformer.embed_tokens(torch.tensor(ids, device=device)).clone()
@@ -86,7 +89,9 @@ class ClipTextEncoder(nn.Module):
         """Raw rows -> (hidden states [b, n, width] float32, pooled [b, d] float32)."""
         embeds, eos = self._inputs(rows)
         layer = self.resolve_layer(layer_idx)
-        out = self.transformer(inputs_embeds=embeds, eos_index=eos, hidden_layer=layer, norm_hidden=self.spec.norm_hidden)
+        out = self.transformer(
+            inputs_embeds=embeds, eos_index=eos, hidden_layer=layer, norm_hidden=self.spec.norm_hidden
+        )
         z = out.last if layer is None else out.hidden
         use_projection = self.spec.projected_pooled if projected_pooled is None else projected_pooled
         pooled = out.projected if use_projection else out.pooled
@@ -133,7 +138,10 @@ class TextEncoderStack(nn.Module):
         return getattr(self, f"clip_{name}")
 
     def encode_token_weights(
-        self, tokens: Mapping[str, Sequence[Chunk]], layer_idx: int | None = None, projected_pooled: bool | None = None
+        self,
+        tokens: Mapping[str, Sequence[Chunk]],
+        layer_idx: int | None = None,
+        projected_pooled: bool | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Tokens dict -> (cond, pooled). Several towers are concatenated along the features,
         cut to the shorter token length (SDXL: CLIP-L 768 + bigG 1280 = 2048)."""

@@ -48,7 +48,10 @@ KINDS: dict[str, KindSpec] = {
     "sd2": KindSpec("sd2", ((CLIP_H_SD2, "cond_stage_model.model."),), "h", (CLIP_H_SD2,)),
     "sdxl": KindSpec(
         "sdxl",
-        ((CLIP_L_SDXL, "conditioner.embedders.0.transformer."), (CLIP_G_SDXL, "conditioner.embedders.1.model.")),
+        (
+            (CLIP_L_SDXL, "conditioner.embedders.0.transformer."),
+            (CLIP_G_SDXL, "conditioner.embedders.1.model."),
+        ),
         "g",
         (CLIP_G_SDXL, CLIP_L_SDXL),
     ),

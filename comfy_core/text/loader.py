@@ -31,9 +31,9 @@ log = logging.getLogger(__name__)
 StateDict = Mapping[str, torch.Tensor]
 
 
-def _found_in(state_dicts: StateDict | Sequence[StateDict] | Mapping[str, StateDict]) -> tuple[
-    dict[str, FoundEncoder], list[FoundEncoder]
-]:
+def _found_in(
+    state_dicts: StateDict | Sequence[StateDict] | Mapping[str, StateDict],
+) -> tuple[dict[str, FoundEncoder], list[FoundEncoder]]:
     """(encoders named by the caller, unnamed encoders)."""
     if isinstance(state_dicts, Mapping):
         values = list(state_dicts.values())
@@ -49,7 +49,9 @@ def _found_in(state_dicts: StateDict | Sequence[StateDict] | Mapping[str, StateD
     return {}, [f for sd in state_dicts for f in find_text_encoders(sd)]
 
 
-def assign_slots(kind: KindSpec, named: dict[str, FoundEncoder], found: list[FoundEncoder]) -> dict[str, FoundEncoder]:
+def assign_slots(
+    kind: KindSpec, named: dict[str, FoundEncoder], found: list[FoundEncoder]
+) -> dict[str, FoundEncoder]:
     out = dict(named)
     rest = list(found)
     rules = (
@@ -109,7 +111,9 @@ def load_text_encoders(
     for spec, _ in spec_kind.slots:
         f = slots[spec.name]
         encoders[spec.name] = _build_encoder(spec, f, dtype, device, operations)
-        sources[spec.name] = SourceInfo(f.prefix, f.layout, {k: v.dtype for k, v in f.hf.items()}, dict(f.extras))
+        sources[spec.name] = SourceInfo(
+            f.prefix, f.layout, {k: v.dtype for k, v in f.hf.items()}, dict(f.extras)
+        )
     bpe = ClipBPE(vocab_path, cleanup=cleanup)
     tokenizers = {}
     for spec in spec_kind.token_slots:
@@ -151,7 +155,9 @@ def load_clip_files(
         found = [f for sd in state_dicts for f in find_text_encoders(sd)]
         named = {("g" if f.num_layers > 30 or f.width == 1280 else "l"): f for f in found}
         if len(named) == 2:
-            return load_text_encoders(kind, {n: _as_sd(f) for n, f in named.items()}, embedding_dirs, **options)
+            return load_text_encoders(
+                kind, {n: _as_sd(f) for n, f in named.items()}, embedding_dirs, **options
+            )
     return load_text_encoders(kind, list(state_dicts), embedding_dirs, **options)
 
 

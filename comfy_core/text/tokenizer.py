@@ -15,7 +15,6 @@ import logging
 import os
 import re
 from collections.abc import Sequence
-from typing import Union
 
 import torch
 
@@ -25,7 +24,7 @@ from comfy_core.text.weights import weighted_segments
 
 log = logging.getLogger(__name__)
 
-Token = Union[int, torch.Tensor]
+Token = int | torch.Tensor
 EMBEDDING_PREFIX = "embedding:"
 _EMBEDDING_SPLIT = re.compile(f" {EMBEDDING_PREFIX}|\n{EMBEDDING_PREFIX}")
 
@@ -70,7 +69,7 @@ class ClipTokenizer:
             stripped = name.strip(",")
             if len(stripped) < len(name):
                 embed = load_embedding(stripped, self.embedding_dirs, self.embedding_size, self.embedding_key)
-                return embed, f"{name[len(stripped):]} {leftover}"
+                return embed, f"{name[len(stripped) :]} {leftover}"
         return embed, leftover
 
     def _groups(self, text: str) -> list[list[tuple[Token, float]]]:

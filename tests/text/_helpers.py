@@ -19,7 +19,9 @@ TINY_H = ClipTextParams(width=40, layers=3, heads=5, mlp_width=80, activation="g
 TINY_G = ClipTextParams(width=48, layers=3, heads=4, mlp_width=96, activation="gelu", projection_dim=48)
 
 
-def random_hf_sd(params: ClipTextParams, seed: int, projection: bool | None = None) -> dict[str, torch.Tensor]:
+def random_hf_sd(
+    params: ClipTextParams, seed: int, projection: bool | None = None
+) -> dict[str, torch.Tensor]:
     """HF-layout weights (`text_model.*`, optional `text_projection.weight`), std 0.05, LN weights ~1."""
     shapes = {k: v.shape for k, v in CLIPTextModel(params, device="meta").state_dict().items()}
     if projection is None:
@@ -46,9 +48,10 @@ def prefixed(sd: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor
     return {prefix + k: v for k, v in sd.items()}
 
 
-def load_manifest(name: str) -> dict[str, tuple[list[int], str]]:
+def load_manifest(name: str) -> dict[str, tuple[list[int], list[str]]]:
+    """name -> (shape, accepted safetensors dtypes; "F16|F32" accepts both)."""
     data = json.loads((MANIFESTS / f"{name}.json").read_text())
-    return {n: (shape, dtype.split("|")[0]) for n, shape, dtype in data["tensors"]}
+    return {n: (shape, dtype.split("|")) for n, shape, dtype in data["tensors"]}
 
 
 SAFETENSORS_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "I64": torch.int64}

@@ -108,7 +108,9 @@ def test_sdxl_embedding_keys(bpe, tmp_path):
     l_vec, g_vec = torch.randn(1, 768), torch.randn(1, 1280)
     safetensors.torch.save_file({"clip_g": g_vec, "clip_l": l_vec}, tmp_path / "xl.safetensors")
     l_tok = ClipTokenizer(bpe, embedding_dirs=[tmp_path])
-    g_tok = ClipTokenizer(bpe, pad_with_end=False, embedding_dirs=[tmp_path], embedding_size=1280, embedding_key="clip_g")
+    g_tok = ClipTokenizer(
+        bpe, pad_with_end=False, embedding_dirs=[tmp_path], embedding_size=1280, embedding_key="clip_g"
+    )
     assert torch.equal(l_tok.tokenize_with_weights("embedding:xl")[0][1][0], l_vec[0])
     assert torch.equal(g_tok.tokenize_with_weights("embedding:xl")[0][1][0], g_vec[0])
 
