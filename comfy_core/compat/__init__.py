@@ -1,4 +1,4 @@
-"""ComfyUI's module names for custom nodes: `folder_paths`, `server`, `comfy.*`, `comfy_execution.*`,
+"""ComfyUI's module names for custom nodes: `folder_paths`, `server`, `node_helpers`, `comfy.*`, `comfy_execution.*`,
 `comfy_api.*`. Quarantined: nothing in comfy-core imports these; they delegate to the running instance
 (`comfy_core.runtime.current()`) and to comfy-core modules.
 
@@ -18,11 +18,12 @@ import types
 from typing import Any
 
 ALIASED_TOP_LEVEL = frozenset(
-    {"folder_paths", "server", "comfy", "comfy_execution", "comfy_api", "latent_preview"}
+    {"folder_paths", "server", "node_helpers", "comfy", "comfy_execution", "comfy_api", "latent_preview"}
 )
 PRELOADED = (
     "folder_paths",
     "server",
+    "node_helpers",
     "comfy",
     "comfy.utils",
     "comfy.model_management",

@@ -165,3 +165,21 @@ def test_graph_builder_from_comfy_execution() -> None:
         "t.2": {"class_type": "ExampleShow", "inputs": {"number": ["t.1", 0]}},
     }
     assert b.id == "t.2"
+
+
+def test_node_helpers() -> None:
+    import node_helpers
+
+    cond = [["t", {"strength": 1.0}]]
+    out = node_helpers.conditioning_set_values(cond, {"strength": 0.5, "area": (1, 2)}, append=True)
+    assert out == [["t", {"strength": 1.5, "area": (1, 2)}]] and cond == [["t", {"strength": 1.0}]]
+    assert node_helpers.hasher()().name == "sha256"
+    calls = []
+
+    def flaky(arg):
+        calls.append(arg)
+        if len(calls) == 1:
+            raise OSError("truncated")
+        return arg * 2
+
+    assert node_helpers.pillow(flaky, 21) == 42 and calls == [21, 21]
