@@ -24,6 +24,8 @@ class KindTokenizer:
 
     def __init__(self, tokenizers: Mapping[str, ClipTokenizer]) -> None:
         self.tokenizers = dict(tokenizers)
+        for name, tok in self.tokenizers.items():
+            setattr(self, f"clip_{name}", tok)  # ComfyUI's attribute names (tokenizer.clip_l ...)
 
     def tokenize_with_weights(
         self, text: str, return_word_ids: bool = False, **kwargs: Any
@@ -53,10 +55,13 @@ class CLIP:
         self.sources = dict(sources or {})
         self.layer_idx: int | None = None
         self.patches: dict[str, list[tuple]] = {}
+        # Conditioning lives on the intermediate device (CPU), wherever the encoder runs.
+        self.output_device = torch.device("cpu")
 
     def clone(self) -> CLIP:
         other = CLIP(self.kind, self.cond_stage_model, self.tokenizer, self.sources)
         other.layer_idx = self.layer_idx
+        other.output_device = self.output_device
         other.patches = {k: list(v) for k, v in self.patches.items()}
         return other
 
@@ -72,6 +77,7 @@ class CLIP:
         """`return_pooled="unprojected"` returns the pooled output without text_projection."""
         projected = False if return_pooled == "unprojected" else None
         cond, pooled = self.cond_stage_model.encode_token_weights(tokens, self.layer_idx, projected)
+        cond, pooled = cond.to(self.output_device), pooled.to(self.output_device)
         if return_dict:
             return {"cond": cond, "pooled_output": pooled}
         if return_pooled:

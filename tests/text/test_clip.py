@@ -40,7 +40,9 @@ def sdxl():
 
 def test_token_dict_keys():
     assert list(make("sd2").tokenize("x")) == ["h"]
-    assert list(make("sdxl_refiner").tokenize("x")) == ["g", "l"]
+    refiner = make("sdxl_refiner")
+    assert list(refiner.tokenize("x")) == ["g", "l"]
+    assert refiner.tokenizer.clip_g.pad_token == 0 and refiner.tokenizer.clip_l.pad_token == END
 
 
 def test_conditioning_format_and_shapes(sd1, sdxl):

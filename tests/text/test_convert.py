@@ -7,8 +7,10 @@ import re
 import pytest
 import torch
 
+from comfy_core.text.clip_model import CLIPTextModel, params_from_state_dict
 from comfy_core.text.convert import find_text_encoders, hf_to_openclip, openclip_to_hf
-from comfy_core.text.loader import load_clip_files, load_text_encoders
+from comfy_core.text.kinds import get_kind
+from comfy_core.text.loader import kind_for_clip_files, load_clip_files, load_text_encoders
 
 from ._helpers import (
     SAFETENSORS_DTYPES,
@@ -156,3 +158,34 @@ def test_missing_tower_is_an_error():
             "sdxl",
             {"conditioner.embedders.0.transformer." + k: v for k, v in random_hf_sd(TINY_L, 0).items()},
         )
+
+
+REAL_TOWERS = [
+    ("clip_l", "", "sd1", (768, 12, 12, 3072, None)),
+    ("clip_g", "", "sdxl_refiner", (1280, 32, 20, 5120, 1280)),
+    ("sd15_v1-5-pruned-emaonly", "cond_stage_model.transformer.", "sd1", (768, 12, 12, 3072, None)),
+    ("sd21_v2-1_768-ema-pruned", "cond_stage_model.model.", "sd2", (1024, 24, 16, 4096, 1024)),
+    ("sdxl_sd_xl_base_1.0", "conditioner.embedders.1.model.", "sdxl_refiner", (1280, 32, 20, 5120, 1280)),
+]
+
+
+@pytest.mark.parametrize(
+    "manifest, prefix, kind, dims", REAL_TOWERS, ids=[f"{m}:{p}" for m, p, *_ in REAL_TOWERS]
+)
+def test_real_sizes_on_meta(manifest, prefix, kind, dims):
+    """Full-size manifests (meta tensors): every weight is converted and fits our module exactly."""
+    meta = {
+        n: torch.empty(shape, dtype=SAFETENSORS_DTYPES[d[0]], device="meta")
+        for n, (shape, d) in load_manifest(manifest).items()
+        if n.startswith(prefix)
+    }
+    (found,) = find_text_encoders(meta)
+    spec = get_kind(kind).slots[0][0]
+    params = params_from_state_dict(found.hf, spec.activation)
+    assert (params.width, params.layers, params.heads, params.mlp_width, params.projection_dim) == dims
+    ours = CLIPTextModel(params, device="meta").state_dict()
+    if params.projection_dim is None:
+        ours.pop("text_projection.weight")
+    assert {k: tuple(v.shape) for k, v in ours.items()} == {k: tuple(v.shape) for k, v in found.hf.items()}
+    # CLIPLoader's detection picks the same kind from the layer count
+    assert kind_for_clip_files([{k[len(prefix) :]: v for k, v in meta.items()}]) == kind
