@@ -200,7 +200,10 @@ class ExecutionList:
                 "current_inputs": [],
             }
             return None, details, ex
-        self.staged_node_id = self.ux_friendly_pick_node(sorted(self.ready, key=self.pending.__getitem__))
+        if len(self.ready) == 1:
+            self.staged_node_id = next(iter(self.ready))
+        else:
+            self.staged_node_id = self.ux_friendly_pick_node(sorted(self.ready, key=self.pending.__getitem__))
         return self.staged_node_id, None, None
 
     def ux_friendly_pick_node(self, node_list: list[str]) -> str:

@@ -197,7 +197,7 @@ def merge_result_data(results: list, obj: Any) -> list[list]:
     width = len(results[0])
     is_list = getattr(obj, "OUTPUT_IS_LIST", None) or [False] * width
     output = []
-    for i, as_list in zip(range(width), is_list):
+    for i, as_list in zip(range(width), is_list, strict=False):  # ComfyUI truncates to OUTPUT_IS_LIST
         if as_list:
             value: list = []
             for r in results:

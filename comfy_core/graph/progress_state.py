@@ -20,8 +20,15 @@ class ProgressState:
         self.sink = sink
         self.sid = sid
         self.nodes: dict[str, dict[str, Any]] = {}  # non-pending nodes only
+        self._id_cache: dict[str, dict[str, Any]] = {}
 
     def _ids(self, node_id: str) -> dict[str, Any]:
+        ids = self._id_cache.get(node_id)
+        if ids is None:
+            ids = self._id_cache[node_id] = self._make_ids(node_id)
+        return ids
+
+    def _make_ids(self, node_id: str) -> dict[str, Any]:
         dp = self.dynprompt
         return {
             "node_id": node_id,
@@ -66,7 +73,7 @@ class ProgressState:
             )
             if preview is not None:
                 fmt, image, max_size = preview[0], preview[1], preview[2] if len(preview) > 2 else None
-                meta = self._ids(node_id)
+                meta = dict(self._ids(node_id))
                 self.sink.send(BinaryEvent.UNENCODED_PREVIEW_IMAGE, (fmt, image, max_size, meta), self.sid)
 
         return hook

@@ -173,7 +173,7 @@ def test_missing_node_error_runs_valid_outputs(client, builder):
     _img(g, "WHITE", id="removeme")
     input3 = _img(g, "WHITE")
     mask = _mask(g, 0.5)
-    mix1 = g.node("TestLazyMixImages", image1=input1.out(0), image2=["%sremoveme" % g.prefix, 0], mask=mask.out(0))
+    mix1 = g.node("TestLazyMixImages", image1=input1.out(0), image2=[f"{g.prefix}removeme", 0], mask=mask.out(0))
     mix2 = g.node("TestLazyMixImages", image1=input1.out(0), image2=input3.out(0), mask=mask.out(0))
     g.node("SaveImage", images=mix1.out(0))
     save2 = g.node("SaveImage", images=mix2.out(0))
