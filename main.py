@@ -30,21 +30,34 @@ REPO_ROOT = os.path.dirname(os.path.abspath(__file__))
 
 def setup_logging(config: Config) -> None:
     stream = sys.stdout if config.log_stdout else sys.stderr
-    logging.basicConfig(level=getattr(logging, config.verbose), format="%(message)s", stream=stream, force=True)
+    logging.basicConfig(
+        level=getattr(logging, config.verbose), format="%(message)s", stream=stream, force=True
+    )
 
 
 def build_paths(config: Config) -> Any:
     from comfy_core.paths import Paths
 
     base = os.path.abspath(config.base_directory or REPO_ROOT)
-    paths = Paths(base, output_dir=config.output_directory, input_dir=config.input_directory,
-                  temp_dir=config.temp_directory, user_dir=config.user_directory)
+    paths = Paths(
+        base,
+        output_dir=config.output_directory,
+        input_dir=config.input_directory,
+        temp_dir=config.temp_directory,
+        user_dir=config.user_directory,
+    )
     default_yaml = os.path.join(REPO_ROOT, "extra_model_paths.yaml")
-    for yaml_path in ([default_yaml] if os.path.isfile(default_yaml) else []) + config.extra_model_paths_config:
+    for yaml_path in (
+        [default_yaml] if os.path.isfile(default_yaml) else []
+    ) + config.extra_model_paths_config:
         log.info("Loading extra model paths from %s", yaml_path)
         paths.load_extra_path_config(yaml_path)
-    for directory in (paths.get_output_directory(), paths.get_input_directory(), paths.get_temp_directory(),
-                      paths.get_user_directory()):
+    for directory in (
+        paths.get_output_directory(),
+        paths.get_input_directory(),
+        paths.get_temp_directory(),
+        paths.get_user_directory(),
+    ):
         os.makedirs(directory, exist_ok=True)
     return paths
 
@@ -55,16 +68,23 @@ def build_registry(config: Config, paths: Any) -> Any:
 
     registry = NodeRegistry()
     load_builtin_nodes(registry)
-    load_custom_nodes(registry, paths.get_folder_paths("custom_nodes"),
-                      disable_all=config.disable_all_custom_nodes, whitelist=config.whitelist_custom_nodes)
+    load_custom_nodes(
+        registry,
+        paths.get_folder_paths("custom_nodes"),
+        disable_all=config.disable_all_custom_nodes,
+        whitelist=config.whitelist_custom_nodes,
+    )
     return registry
 
 
 def build_executor(config: Config, registry: Any, sink: Any) -> Any:
     from execution import CacheConfig, PromptExecutor
 
-    cache = CacheConfig(mode=config.cache_mode, lru_size=config.cache_lru,
-                        ram_gb=config.cache_ram if config.cache_ram > 0 else 4.0)
+    cache = CacheConfig(
+        mode=config.cache_mode,
+        lru_size=config.cache_lru,
+        ram_gb=config.cache_ram if config.cache_ram > 0 else 4.0,
+    )
     return PromptExecutor(registry, sink, cache)
 
 
@@ -130,8 +150,10 @@ async def _serve(app: Any, config: Config) -> None:
 
 def serve(config: Config) -> int:
     if config.listens_beyond_loopback() and not config.auth_token:
-        print("refusing to listen beyond loopback without --auth-token (or $COMFY_CORE_AUTH_TOKEN)",
-              file=sys.stderr)
+        print(
+            "refusing to listen beyond loopback without --auth-token (or $COMFY_CORE_AUTH_TOKEN)",
+            file=sys.stderr,
+        )
         return 2
     from comfy_core.queue import PromptQueue, QueueStore
     from comfy_core.server.app import create_app
@@ -163,7 +185,9 @@ class CliSink:
         if event == "executing" and isinstance(data, dict) and data.get("node") is not None:
             self._close_bar()
             if self.show_progress:
-                print(f"executing node {data.get('display_node') or data['node']}", file=sys.stderr, flush=True)
+                print(
+                    f"executing node {data.get('display_node') or data['node']}", file=sys.stderr, flush=True
+                )
         elif event == "progress" and self.show_progress and isinstance(data, dict):
             if self.bar is None:
                 from tqdm import tqdm
@@ -228,7 +252,10 @@ def output_files(paths: Any, outputs: dict) -> list[str]:
         for items in (ui or {}).values():
             for item in items if isinstance(items, list) else []:
                 if isinstance(item, dict) and "filename" in item:
-                    base = paths.get_directory_by_type(item.get("type", "output")) or paths.get_output_directory()
+                    base = (
+                        paths.get_directory_by_type(item.get("type", "output"))
+                        or paths.get_output_directory()
+                    )
                     files.append(os.path.join(base, item.get("subfolder", ""), item["filename"]))
     return files
 
@@ -246,13 +273,17 @@ def run_workflow(config: Config) -> int:
             print(f"error: {err}", file=sys.stderr)
             return 2
         prompt_id = str(uuid.uuid4())
-        valid, error, outputs, node_errors = asyncio.run(validate_prompt(services.registry, prompt_id, prompt, None))
+        valid, error, outputs, node_errors = asyncio.run(
+            validate_prompt(services.registry, prompt_id, prompt, None)
+        )
         if not valid:
             print(f"invalid workflow: {json.dumps(error)}", file=sys.stderr)
             for node_id, entry in node_errors.items():
                 for e in entry.get("errors", []):
-                    print(f"  node {node_id} ({entry.get('class_type')}): {e['message']}: {e['details']}",
-                          file=sys.stderr)
+                    print(
+                        f"  node {node_id} ({entry.get('class_type')}): {e['message']}: {e['details']}",
+                        file=sys.stderr,
+                    )
             return 1
         extra = {"client_id": "cli", "create_time": 0}
         if workflow is not None:
@@ -261,8 +292,11 @@ def run_workflow(config: Config) -> int:
         sink._close_bar()
         if not services.executor.success:
             for e in sink.errors:
-                print(f"{e['event']}: node {e.get('node_id')} ({e.get('node_type')}): "
-                      f"{e.get('exception_message', 'interrupted')}", file=sys.stderr)
+                print(
+                    f"{e['event']}: node {e.get('node_id')} ({e.get('node_type')}): "
+                    f"{e.get('exception_message', 'interrupted')}",
+                    file=sys.stderr,
+                )
             return 1
         for path in output_files(services.paths, services.executor.history_result.get("outputs", {})):
             print(path)

@@ -184,7 +184,9 @@ def _add_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preview-method", type=str, default="none", choices=PREVIEW_METHODS)
     p.add_argument("--preview-size", type=int, default=512)
     p.add_argument("--disable-metadata", action="store_true")
-    p.add_argument("--default-hashing-function", default="sha256", choices=("md5", "sha1", "sha256", "sha512"))
+    p.add_argument(
+        "--default-hashing-function", default="sha256", choices=("md5", "sha1", "sha256", "sha512")
+    )
     p.add_argument("--disable-all-custom-nodes", action="store_true")
     p.add_argument("--whitelist-custom-nodes", type=str, nargs="+", default=[])
     p.add_argument("--disable-api-nodes", action="store_true")
@@ -207,12 +209,30 @@ def _add_device_flags(p: argparse.ArgumentParser) -> None:
     for group in (
         ("--cuda-malloc", "--disable-cuda-malloc"),
         ("--force-fp32", "--force-fp16"),
-        ("--fp32-unet", "--fp64-unet", "--bf16-unet", "--fp16-unet", "--fp8_e4m3fn-unet", "--fp8_e5m2-unet",
-         "--fp8_e8m0fnu-unet"),
+        (
+            "--fp32-unet",
+            "--fp64-unet",
+            "--bf16-unet",
+            "--fp16-unet",
+            "--fp8_e4m3fn-unet",
+            "--fp8_e5m2-unet",
+            "--fp8_e8m0fnu-unet",
+        ),
         ("--fp16-vae", "--fp32-vae", "--bf16-vae"),
-        ("--fp8_e4m3fn-text-enc", "--fp8_e5m2-text-enc", "--fp16-text-enc", "--fp32-text-enc", "--bf16-text-enc"),
-        ("--use-split-cross-attention", "--use-quad-cross-attention", "--use-pytorch-cross-attention",
-         "--use-sage-attention", "--use-flash-attention"),
+        (
+            "--fp8_e4m3fn-text-enc",
+            "--fp8_e5m2-text-enc",
+            "--fp16-text-enc",
+            "--fp32-text-enc",
+            "--bf16-text-enc",
+        ),
+        (
+            "--use-split-cross-attention",
+            "--use-quad-cross-attention",
+            "--use-pytorch-cross-attention",
+            "--use-sage-attention",
+            "--use-flash-attention",
+        ),
         ("--force-upcast-attention", "--dont-upcast-attention"),
         ("--gpu-only", "--highvram", "--normalvram", "--lowvram", "--novram", "--cpu"),
         ("--disable-manager-ui", "--enable-manager-legacy-ui"),
@@ -220,10 +240,21 @@ def _add_device_flags(p: argparse.ArgumentParser) -> None:
         g = p.add_mutually_exclusive_group()
         for flag in group:
             g.add_argument(flag, action="store_true")
-    for flag in ("--cpu-vae", "--force-channels-last", "--disable-ipex-optimize", "--supports-fp8-compute",
-                 "--disable-xformers", "--force-non-blocking", "--disable-smart-memory", "--deterministic",
-                 "--disable-pinned-memory", "--mmap-torch-files", "--disable-mmap", "--enable-manager",
-                 "--disable-async-offload"):
+    for flag in (
+        "--cpu-vae",
+        "--force-channels-last",
+        "--disable-ipex-optimize",
+        "--supports-fp8-compute",
+        "--disable-xformers",
+        "--force-non-blocking",
+        "--disable-smart-memory",
+        "--deterministic",
+        "--disable-pinned-memory",
+        "--mmap-torch-files",
+        "--disable-mmap",
+        "--enable-manager",
+        "--disable-async-offload",
+    ):
         p.add_argument(flag, action="store_true")
     p.add_argument("--reserve-vram", type=float, default=None)
     p.add_argument("--async-offload", type=int, nargs="?", const=2, default=None)
@@ -250,8 +281,14 @@ def build_parser() -> argparse.ArgumentParser:
 def build_run_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="main.py run", description="Run one workflow headless (no server).")
     p.add_argument("workflow", help="API JSON, UI workflow JSON, or a PNG carrying a workflow")
-    p.add_argument("--set", dest="set_values", action="append", default=[], metavar="ID.INPUT=VALUE",
-                   help="override one input (VALUE parsed as JSON when possible)")
+    p.add_argument(
+        "--set",
+        dest="set_values",
+        action="append",
+        default=[],
+        metavar="ID.INPUT=VALUE",
+        help="override one input (VALUE parsed as JSON when possible)",
+    )
     p.add_argument("--no-progress", action="store_true")
     _add_flags(p)
     return p

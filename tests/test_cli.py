@@ -19,11 +19,42 @@ from tests.server.process import REPO, TEST_YAML, free_port
 def test_defaults_and_flags():
     c = parse_args([])
     assert (c.listen, c.port, c.max_upload_size, c.cache_mode, c.preview_method, c.verbose) == (
-        "127.0.0.1", 8188, 100.0, "classic", "none", "INFO")
-    c = parse_args(["--listen", "--port", "9000", "--cache-lru", "5", "--extra-model-paths-config", "a.yaml",
-                    "b.yaml", "--extra-model-paths-config", "c.yaml", "--enable-cors-header", "--verbose",
-                    "--whitelist-custom-nodes", "x", "y", "--lowvram", "--fp16-vae", "--bf16-unet", "--cpu-vae",
-                    "--preview-method", "taesd", "--preview-size", "256", "--disable-metadata", "--multi-user"])
+        "127.0.0.1",
+        8188,
+        100.0,
+        "classic",
+        "none",
+        "INFO",
+    )
+    c = parse_args(
+        [
+            "--listen",
+            "--port",
+            "9000",
+            "--cache-lru",
+            "5",
+            "--extra-model-paths-config",
+            "a.yaml",
+            "b.yaml",
+            "--extra-model-paths-config",
+            "c.yaml",
+            "--enable-cors-header",
+            "--verbose",
+            "--whitelist-custom-nodes",
+            "x",
+            "y",
+            "--lowvram",
+            "--fp16-vae",
+            "--bf16-unet",
+            "--cpu-vae",
+            "--preview-method",
+            "taesd",
+            "--preview-size",
+            "256",
+            "--disable-metadata",
+            "--multi-user",
+        ]
+    )
     assert c.listen == "0.0.0.0,::" and c.listen_hosts == ["0.0.0.0", "::"] and c.listens_beyond_loopback()
     assert c.port == 9000 and c.cache_mode == "lru" and c.cache_lru == 5
     assert c.extra_model_paths_config == ["a.yaml", "b.yaml", "c.yaml"]
@@ -36,8 +67,12 @@ def test_defaults_and_flags():
 
 
 def test_bad_flags_exit_with_usage(capsys):
-    for argv in (["--no-such-flag"], ["--cache-none", "--cache-lru", "3"], ["--lowvram", "--novram"],
-                 ["--preview-method", "magic"]):
+    for argv in (
+        ["--no-such-flag"],
+        ["--cache-none", "--cache-lru", "3"],
+        ["--lowvram", "--novram"],
+        ["--preview-method", "magic"],
+    ):
         with pytest.raises(SystemExit) as exc:
             parse_args(argv)
         assert exc.value.code == 2
@@ -55,13 +90,27 @@ def test_auth_token_from_env_and_loopback_rule(monkeypatch):
 
 def test_run_parser():
     c = parse_run_args(["wf.json", "--set", "3.seed=5", "--set", "6.text=a cat", "--output-directory", "o"])
-    assert c.workflow == "wf.json" and c.set_values == ["3.seed=5", "6.text=a cat"] and c.output_directory == "o"
+    assert (
+        c.workflow == "wf.json" and c.set_values == ["3.seed=5", "6.text=a cat"] and c.output_directory == "o"
+    )
 
 
 def _run(tmp_path, capsys, workflow_path, *extra):
     out = tmp_path / "out"
-    rc = main.main(["run", str(workflow_path), "--base-directory", str(tmp_path / "base"), "--output-directory",
-                    str(out), "--extra-model-paths-config", TEST_YAML, "--no-progress", *extra])
+    rc = main.main(
+        [
+            "run",
+            str(workflow_path),
+            "--base-directory",
+            str(tmp_path / "base"),
+            "--output-directory",
+            str(out),
+            "--extra-model-paths-config",
+            TEST_YAML,
+            "--no-progress",
+            *extra,
+        ]
+    )
     captured = capsys.readouterr()
     return rc, [line for line in captured.out.splitlines() if line.strip()], captured.err
 
@@ -76,12 +125,28 @@ def test_run_api_json_ui_json_and_png(tmp_path, capsys):
     (path,) = lines
     assert path.startswith(str(tmp_path / "out")) and Image.open(path).getpixel((0, 0)) == (77, 7, 9)
 
-    ui = {"version": 0.4, "nodes": [
-        {"id": 1, "type": "ServerTestInt", "mode": 0, "inputs": [], "outputs": [{"name": "INT", "type": "INT"}],
-         "widgets_values": [12]},
-        {"id": 2, "type": "ServerTestSave", "mode": 0,
-         "inputs": [{"name": "value", "type": "INT", "link": 1, "widget": {"name": "value"}}],
-         "outputs": [], "widgets_values": [0, "uiwf"]}], "links": [[1, 1, 0, 2, 0, "INT"]]}
+    ui = {
+        "version": 0.4,
+        "nodes": [
+            {
+                "id": 1,
+                "type": "ServerTestInt",
+                "mode": 0,
+                "inputs": [],
+                "outputs": [{"name": "INT", "type": "INT"}],
+                "widgets_values": [12],
+            },
+            {
+                "id": 2,
+                "type": "ServerTestSave",
+                "mode": 0,
+                "inputs": [{"name": "value", "type": "INT", "link": 1, "widget": {"name": "value"}}],
+                "outputs": [],
+                "widgets_values": [0, "uiwf"],
+            },
+        ],
+        "links": [[1, 1, 0, 2, 0, "INT"]],
+    }
     ui_path = tmp_path / "ui.json"
     ui_path.write_text(json.dumps(ui))
     rc, lines, err = _run(tmp_path, capsys, ui_path)
@@ -99,8 +164,14 @@ def test_run_api_json_ui_json_and_png(tmp_path, capsys):
 
 def test_run_reports_failures(tmp_path, capsys):
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"1": {"class_type": "ServerTestFail", "inputs": {"value": 1}},
-                               "2": {"class_type": "ServerTestSave", "inputs": {"value": ["1", 0], "filename_prefix": "f"}}}))
+    bad.write_text(
+        json.dumps(
+            {
+                "1": {"class_type": "ServerTestFail", "inputs": {"value": 1}},
+                "2": {"class_type": "ServerTestSave", "inputs": {"value": ["1", 0], "filename_prefix": "f"}},
+            }
+        )
+    )
     rc, lines, err = _run(tmp_path, capsys, bad)
     assert rc == 1 and "asked to fail" in err and lines == []
     invalid = tmp_path / "invalid.json"
@@ -118,8 +189,22 @@ def test_comfyui_test_suite_command_line(tmp_path):
     """The exact start-up line of ComfyUI's tests/execution fixtures, with --cache-none."""
     port = free_port()
     out = tmp_path / "samples"
-    cmd = [sys.executable, "main.py", "--output-directory", str(out), "--listen", "127.0.0.1", "--port", str(port),
-           "--extra-model-paths-config", TEST_YAML, "--cpu", "--cache-none", "--user-directory", str(tmp_path)]
+    cmd = [
+        sys.executable,
+        "main.py",
+        "--output-directory",
+        str(out),
+        "--listen",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--extra-model-paths-config",
+        TEST_YAML,
+        "--cpu",
+        "--cache-none",
+        "--user-directory",
+        str(tmp_path),
+    ]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         import time
@@ -131,8 +216,9 @@ def test_comfyui_test_suite_command_line(tmp_path):
             except requests.ConnectionError:
                 assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
                 time.sleep(0.2)
-        r = requests.post(f"http://127.0.0.1:{port}/prompt", json={"prompt": save_prompt(1, prefix="suite")},
-                          timeout=10)
+        r = requests.post(
+            f"http://127.0.0.1:{port}/prompt", json={"prompt": save_prompt(1, prefix="suite")}, timeout=10
+        )
         pid = r.json()["prompt_id"]
         for _ in range(300):
             h = requests.get(f"http://127.0.0.1:{port}/history/{pid}", timeout=5).json()
@@ -148,7 +234,19 @@ def test_comfyui_test_suite_command_line(tmp_path):
 
 
 def test_quick_test_for_ci(tmp_path):
-    r = subprocess.run([sys.executable, "main.py", "--quick-test-for-ci", "--base-directory", str(tmp_path),
-                        "--extra-model-paths-config", TEST_YAML], cwd=REPO, capture_output=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "main.py",
+            "--quick-test-for-ci",
+            "--base-directory",
+            str(tmp_path),
+            "--extra-model-paths-config",
+            TEST_YAML,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr.decode()[-2000:]
     assert os.path.isfile(tmp_path / "user" / "comfy-core.db")

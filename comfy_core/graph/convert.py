@@ -36,10 +36,17 @@ def _parse_links(raw: Any) -> dict[Any, Link]:
     links: dict[Any, Link] = {}
     for item in raw or []:
         if isinstance(item, dict):
-            links[item["id"]] = Link(item["origin_id"], int(item["origin_slot"]), item["target_id"],
-                                     int(item["target_slot"]), item.get("type"))
+            links[item["id"]] = Link(
+                item["origin_id"],
+                int(item["origin_slot"]),
+                item["target_id"],
+                int(item["target_slot"]),
+                item.get("type"),
+            )
         elif isinstance(item, (list, tuple)) and len(item) >= 5:
-            links[item[0]] = Link(item[1], int(item[2]), item[3], int(item[4]), item[5] if len(item) > 5 else None)
+            links[item[0]] = Link(
+                item[1], int(item[2]), item[3], int(item[4]), item[5] if len(item) > 5 else None
+            )
         else:
             raise ConversionError(f"unreadable link {item!r}")
     return links
@@ -97,8 +104,11 @@ def _widget_values(node: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]
             break
         out[name] = values[i]
         i += 1
-        if opts.get("control_after_generate") and i < len(values) and (
-                values[i] in CONTROL_VALUES or isinstance(values[i], bool)):
+        if (
+            opts.get("control_after_generate")
+            and i < len(values)
+            and (values[i] in CONTROL_VALUES or isinstance(values[i], bool))
+        ):
             i += 1
         if opts.get("image_upload") and i < len(values) and values[i] in ("image", None, ""):
             i += 1
@@ -115,8 +125,9 @@ class Converter:
         self.root = self._graph(workflow, "", None, None, None)
         self.prompt: dict[str, Any] = {}
 
-    def _graph(self, data: dict, prefix: str, definition: dict | None, parent: Graph | None,
-               instance: dict | None) -> Graph:
+    def _graph(
+        self, data: dict, prefix: str, definition: dict | None, parent: Graph | None, instance: dict | None
+    ) -> Graph:
         nodes = {}
         for node in data.get("nodes") or []:
             if not isinstance(node, dict) or "id" not in node or "type" not in node:
@@ -127,8 +138,13 @@ class Converter:
     def child(self, graph: Graph, node: dict) -> Graph:
         key = str(node["id"])
         if key not in graph.children:
-            graph.children[key] = self._graph(self.subgraphs[node["type"]], f"{graph.prefix}{key}:",
-                                              self.subgraphs[node["type"]], graph, node)
+            graph.children[key] = self._graph(
+                self.subgraphs[node["type"]],
+                f"{graph.prefix}{key}:",
+                self.subgraphs[node["type"]],
+                graph,
+                node,
+            )
         return graph.children[key]
 
     # link resolution ---------------------------------------------------------------------------
@@ -144,7 +160,9 @@ class Converter:
             return None
         return self.output_source(graph, link.origin_id, link.origin_slot, link.type)
 
-    def output_source(self, graph: Graph, origin_id: Any, slot: int, link_type: Any, depth: int = 0) -> tuple | None:
+    def output_source(
+        self, graph: Graph, origin_id: Any, slot: int, link_type: Any, depth: int = 0
+    ) -> tuple | None:
         """("link", flat id, slot) or ("value", v) for what feeds a link, or None when nothing does."""
         if depth > 256:
             raise ConversionError("link resolution loops")
@@ -211,10 +229,15 @@ class Converter:
     # emission ----------------------------------------------------------------------------------
     def convert(self) -> dict[str, Any]:
         self._emit(self.root)
-        for node_id, entry in self.prompt.items():
+        for entry in self.prompt.values():
             for name, value in list(entry["inputs"].items()):
-                if isinstance(value, list) and len(value) == 2 and isinstance(value[0], str) and isinstance(
-                        value[1], int) and value[0] not in self.prompt:
+                if (
+                    isinstance(value, list)
+                    and len(value) == 2
+                    and isinstance(value[0], str)
+                    and isinstance(value[1], int)
+                    and value[0] not in self.prompt
+                ):
                     del entry["inputs"][name]
         return self.prompt
 
@@ -256,6 +279,11 @@ def workflow_to_prompt(workflow: dict[str, Any], object_info: dict[str, Any]) ->
 
 def is_api_prompt(data: Any) -> bool:
     """True for an API-format prompt: every value has a string class_type and an inputs object."""
-    return isinstance(data, dict) and bool(data) and all(
-        isinstance(v, dict) and isinstance(v.get("class_type"), str) and isinstance(v.get("inputs"), dict)
-        for v in data.values())
+    return (
+        isinstance(data, dict)
+        and bool(data)
+        and all(
+            isinstance(v, dict) and isinstance(v.get("class_type"), str) and isinstance(v.get("inputs"), dict)
+            for v in data.values()
+        )
+    )

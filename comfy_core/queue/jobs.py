@@ -56,14 +56,16 @@ def normalize_queue_item(item: tuple | list, status: str) -> dict[str, Any]:
     """Job dict of a queue item (sensitive data already removed: 5 elements)."""
     number, prompt_id, _prompt, extra_data, _outputs = item[:5]
     create_time, workflow_id = _job_metadata(extra_data or {})
-    return prune_dict({
-        "id": prompt_id,
-        "status": status,
-        "priority": number,
-        "create_time": create_time,
-        "outputs_count": 0,
-        "workflow_id": workflow_id,
-    })
+    return prune_dict(
+        {
+            "id": prompt_id,
+            "status": status,
+            "priority": number,
+            "create_time": create_time,
+            "outputs_count": 0,
+            "workflow_id": workflow_id,
+        }
+    )
 
 
 def _times_and_error(status_info: dict[str, Any]) -> tuple[Any, Any, Any]:
@@ -81,7 +83,9 @@ def _times_and_error(status_info: dict[str, Any]) -> tuple[Any, Any, Any]:
     return start, end, error
 
 
-def normalize_history_item(prompt_id: str, history_item: dict[str, Any], include_outputs: bool = False) -> dict[str, Any]:
+def normalize_history_item(
+    prompt_id: str, history_item: dict[str, Any], include_outputs: bool = False
+) -> dict[str, Any]:
     """Job dict of a history entry; `include_outputs` adds outputs, execution_status and workflow."""
     number, _, prompt, extra_data, _ = history_item["prompt"][:5]
     create_time, workflow_id = _job_metadata(extra_data or {})
@@ -90,18 +94,20 @@ def normalize_history_item(prompt_id: str, history_item: dict[str, Any], include
     outputs = history_item.get("outputs") or {}
     outputs_count, preview_output = get_outputs_summary(outputs)
     start, end, error = _times_and_error(status_info)
-    job = prune_dict({
-        "id": prompt_id,
-        "status": status,
-        "priority": number,
-        "create_time": create_time,
-        "execution_start_time": start,
-        "execution_end_time": end,
-        "execution_error": error,
-        "outputs_count": outputs_count,
-        "preview_output": preview_output,
-        "workflow_id": workflow_id,
-    })
+    job = prune_dict(
+        {
+            "id": prompt_id,
+            "status": status,
+            "priority": number,
+            "create_time": create_time,
+            "execution_start_time": start,
+            "execution_end_time": end,
+            "execution_error": error,
+            "outputs_count": outputs_count,
+            "preview_output": preview_output,
+            "workflow_id": workflow_id,
+        }
+    )
     if include_outputs:
         job["outputs"] = outputs
         job["execution_status"] = status_info
@@ -136,12 +142,15 @@ def get_outputs_summary(outputs: dict[str, Any]) -> tuple[int, dict[str, Any] | 
 def apply_sorting(jobs: list[dict[str, Any]], sort_by: str, sort_order: str) -> list[dict[str, Any]]:
     """Sort by create_time (`created_at`) or end - start (`execution_duration`, 0 when unknown)."""
     if sort_by == "execution_duration":
+
         def key(job: dict[str, Any]) -> float:
             start, end = job.get("execution_start_time"), job.get("execution_end_time")
             return end - start if start and end else 0
     else:
+
         def key(job: dict[str, Any]) -> float:
             return job.get("create_time") or 0
+
     return sorted(jobs, key=key, reverse=sort_order == "desc")
 
 

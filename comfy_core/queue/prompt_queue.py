@@ -53,8 +53,12 @@ def crash_status(prompt_id: str) -> dict[str, Any]:
 
 
 class PromptQueue:
-    def __init__(self, store: QueueStore, on_change: Callable[[], None] | None = None,
-                 max_history: int = MAXIMUM_HISTORY_SIZE) -> None:
+    def __init__(
+        self,
+        store: QueueStore,
+        on_change: Callable[[], None] | None = None,
+        max_history: int = MAXIMUM_HISTORY_SIZE,
+    ) -> None:
         self.store = store
         self.on_change = on_change
         self.max_history = max_history
@@ -104,7 +108,8 @@ class PromptQueue:
     def contains(self, prompt_id: str) -> bool:
         with self._lock:
             return any(e[1] == prompt_id for e in self._heap) or any(
-                i[1] == prompt_id for i in self._running.values())
+                i[1] == prompt_id for i in self._running.values()
+            )
 
     def put(self, item: tuple) -> None:
         """Persist then enqueue; returns only after the row is committed."""
@@ -138,8 +143,13 @@ class PromptQueue:
         self._notify()
         return item, item_id
 
-    def task_done(self, item_id: int, history_result: dict[str, Any] | None, status: dict[str, Any] | None,
-                  process_item: Callable[[tuple], tuple] | None = remove_sensitive) -> None:
+    def task_done(
+        self,
+        item_id: int,
+        history_result: dict[str, Any] | None,
+        status: dict[str, Any] | None,
+        process_item: Callable[[tuple], tuple] | None = remove_sensitive,
+    ) -> None:
         with self._lock:
             item = self._running.pop(item_id)
             entry = self._history_entry(item, history_result or {}, status, process_item)
@@ -158,8 +168,12 @@ class PromptQueue:
         self._notify()
 
     @staticmethod
-    def _history_entry(item: tuple, history_result: dict[str, Any], status: dict[str, Any] | None,
-                       process_item: Callable[[tuple], tuple] | None = remove_sensitive) -> dict[str, Any]:
+    def _history_entry(
+        item: tuple,
+        history_result: dict[str, Any],
+        status: dict[str, Any] | None,
+        process_item: Callable[[tuple], tuple] | None = remove_sensitive,
+    ) -> dict[str, Any]:
         prompt = process_item(item) if process_item is not None else remove_sensitive(item)
         entry: dict[str, Any] = {"prompt": list(prompt[:5]), "outputs": {}, "status": status}
         entry.update(copy.deepcopy(history_result))
@@ -210,8 +224,9 @@ class PromptQueue:
         return True
 
     # history -----------------------------------------------------------------------------------
-    def get_history(self, prompt_id: str | None = None, max_items: int | None = None,
-                    offset: int = -1) -> dict[str, Any]:
+    def get_history(
+        self, prompt_id: str | None = None, max_items: int | None = None, offset: int = -1
+    ) -> dict[str, Any]:
         """ComfyUI semantics: insertion order; `max_items` alone gives the newest N; `offset` skips the oldest."""
         with self._lock:
             if prompt_id is not None:

@@ -1,7 +1,10 @@
 """SQLite persistence for the prompt queue and history (WAL journal, numbered migrations).
 
-One database file, `<user directory>/comfy-core.db`. Every change is committed before the caller goes on
-(`synchronous=FULL`), so a prompt the server answered 200 for survives a kill -9 or a power cut.
+One database file, `<user directory>/comfy-core.db`. Every change is committed before the caller goes on.
+WAL with `synchronous=NORMAL` makes every commit survive a crash of the process (kill -9); adding a
+prompt additionally syncs the WAL to disk (`synchronous=FULL` for that transaction), so a prompt the
+server answered 200 for also survives a power cut. Status changes and history writes may lose their
+last transaction on power loss, which at worst re-runs a prompt.
 The store is a plain, synchronous object guarded by the caller's lock (`PromptQueue`); it knows rows,
 not scheduling. Sensitive extra_data keys (API keys) are never written here.
 """
@@ -56,7 +59,7 @@ class QueueStore:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._migrate()
 
     @classmethod
@@ -96,6 +99,13 @@ class QueueStore:
     # queue rows -------------------------------------------------------------------------------
     def add(self, item: list[Any] | tuple[Any, ...]) -> None:
         item = list(item[:5])
+        self._db.execute("PRAGMA synchronous=FULL")
+        try:
+            self._add(item)
+        finally:
+            self._db.execute("PRAGMA synchronous=NORMAL")
+
+    def _add(self, item: list[Any]) -> None:
         with self._tx() as db:
             db.execute(
                 "INSERT OR REPLACE INTO queue (prompt_id, number, item, state, attempts, created_at)"
@@ -128,7 +138,9 @@ class QueueStore:
             db.execute("DELETE FROM queue WHERE state='pending'")
 
     def queue_rows(self) -> list[QueueRow]:
-        rows = self._db.execute("SELECT item, state, attempts FROM queue ORDER BY number, prompt_id").fetchall()
+        rows = self._db.execute(
+            "SELECT item, state, attempts FROM queue ORDER BY number, prompt_id"
+        ).fetchall()
         return [QueueRow(json.loads(item), state, int(attempts)) for item, state, attempts in rows]
 
     # history ----------------------------------------------------------------------------------

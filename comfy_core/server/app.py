@@ -88,7 +88,9 @@ def open_queue(services: Services, server: PromptServer) -> PromptQueue:
     return queue
 
 
-def create_app(config: Config, services: Services, *, validate: Any = None, start_worker: bool = True) -> web.Application:
+def create_app(
+    config: Config, services: Services, *, validate: Any = None, start_worker: bool = True
+) -> web.Application:
     server = services.server if isinstance(services.server, PromptServer) else PromptServer()
     services.server = server
     if services.sink is None or isinstance(services.sink, NullSink):

@@ -144,8 +144,11 @@ class Hub:
     async def send(self, event: str | int, data: Any, sid: str | None = None) -> None:
         if isinstance(data, EncodedPreview):
             for client in self._targets(sid):
-                frame = data.with_metadata if (
-                    data.with_metadata is not None and client.supports("supports_preview_metadata")) else data.plain
+                frame = (
+                    data.with_metadata
+                    if (data.with_metadata is not None and client.supports("supports_preview_metadata"))
+                    else data.plain
+                )
                 await self._send(client, frame)
         elif isinstance(data, (bytes, bytearray)):
             await self.send_bytes(int(event), bytes(data), sid)

@@ -120,8 +120,9 @@ def auth_middleware(token: str) -> Callable:
         if header.lower().startswith("bearer "):
             supplied = header[7:].strip()
         if not hmac.compare_digest(supplied.encode(), expected):
-            return web.json_response({"error": "missing or wrong auth token"}, status=401,
-                                     headers={"WWW-Authenticate": "Bearer"})
+            return web.json_response(
+                {"error": "missing or wrong auth token"}, status=401, headers={"WWW-Authenticate": "Bearer"}
+            )
         return await handler(request)
 
     return auth

@@ -61,7 +61,9 @@ API_ROUTES: list[web.RouteDef] = [
     web.post("/userdata/{file}/move/{dest}", users.move_userdata),
     web.get("/experiment/models", routes_info.experiment_model_folders),
     web.get("/experiment/models/{folder}", routes_info.experiment_models),
-    web.get("/experiment/models/preview/{folder}/{path_index}/{filename:.*}", routes_info.experiment_model_preview),
+    web.get(
+        "/experiment/models/preview/{folder}/{path_index}/{filename:.*}", routes_info.experiment_model_preview
+    ),
     web.get("/workflow_templates", routes_info.get_workflow_templates),
     web.get("/i18n", routes_info.get_i18n),
     web.get("/global_subgraphs", routes_info.get_global_subgraphs),
@@ -87,8 +89,11 @@ async def get_root(request: web.Request) -> web.StreamResponse:
 
 
 def _with_api_copies(defs: list[web.AbstractRouteDef]) -> list[web.AbstractRouteDef]:
-    copies = [web.route(d.method, "/api" + d.path, d.handler, **d.kwargs)
-              for d in defs if isinstance(d, web.RouteDef)]
+    copies = [
+        web.route(d.method, "/api" + d.path, d.handler, **d.kwargs)
+        for d in defs
+        if isinstance(d, web.RouteDef)
+    ]
     return copies + list(defs)
 
 

@@ -15,8 +15,15 @@ from aiohttp import web
 from comfy_core.paths import safe_join
 from comfy_core.server.keys import CONFIG, SERVICES, json_error
 
-DANGEROUS_CONTENT_TYPES = {"text/html", "text/html-sandboxed", "application/xhtml+xml", "text/javascript",
-                           "application/javascript", "text/css", "image/svg+xml"}
+DANGEROUS_CONTENT_TYPES = {
+    "text/html",
+    "text/html-sandboxed",
+    "application/xhtml+xml",
+    "text/javascript",
+    "application/javascript",
+    "text/css",
+    "image/svg+xml",
+}
 SAFETENSORS_HEADER_LIMIT = 1024 * 1024
 
 
@@ -26,8 +33,14 @@ def _paths(request: web.Request) -> Any:
 
 def _unsafe_name(name: str) -> bool:
     """ComfyUI refuses names starting with '/' or containing '..'; we also refuse drive/UNC/NUL names."""
-    return (not name or name[0] in "/\\" or ".." in name or "\0" in name or os.path.isabs(name)
-            or (len(name) > 1 and name[1] == ":"))
+    return (
+        not name
+        or name[0] in "/\\"
+        or ".." in name
+        or "\0" in name
+        or os.path.isabs(name)
+        or (len(name) > 1 and name[1] == ":")
+    )
 
 
 def resolve_view_path(paths: Any, query: Any) -> str | web.Response:
@@ -62,8 +75,11 @@ def _open_image(file: str) -> Any:
 def _image_response(image: Any, fmt: str, filename: str, **save: Any) -> web.Response:
     buffer = BytesIO()
     image.save(buffer, format=fmt, **save)
-    return web.Response(body=buffer.getvalue(), content_type=f"image/{fmt.lower()}",
-                        headers={"Content-Disposition": f'filename="{filename}"'})
+    return web.Response(
+        body=buffer.getvalue(),
+        content_type=f"image/{fmt.lower()}",
+        headers={"Content-Disposition": f'filename="{filename}"'},
+    )
 
 
 def _transcoded(file: str, filename: str, query: Any) -> web.Response | None:
@@ -77,7 +93,11 @@ def _transcoded(file: str, filename: str, query: Any) -> web.Response | None:
         with _open_image(file) as img:
             if "preview" in query:
                 parts = query["preview"].split(";")
-                fmt = parts[0] if parts[0] in ("webp", "jpeg") and "a" not in query.get("channel", "") else "webp"
+                fmt = (
+                    parts[0]
+                    if parts[0] in ("webp", "jpeg") and "a" not in query.get("channel", "")
+                    else "webp"
+                )
                 quality = int(parts[-1]) if parts[-1].isdigit() else 90
                 if fmt == "jpeg" or channel == "rgb":
                     img = img.convert("RGB")
@@ -106,8 +126,9 @@ async def view(request: web.Request) -> web.StreamResponse:
     content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
     if content_type in DANGEROUS_CONTENT_TYPES:
         content_type = "application/octet-stream"
-    return web.FileResponse(file, headers={"Content-Disposition": f'filename="{filename}"',
-                                           "Content-Type": content_type})
+    return web.FileResponse(
+        file, headers={"Content-Disposition": f'filename="{filename}"', "Content-Type": content_type}
+    )
 
 
 def read_safetensors_metadata(path: str) -> dict[str, Any] | None:
@@ -189,7 +210,9 @@ class _Upload:
         return self.post["image"].file.read()
 
 
-def _unique_name(folder: str, filename: str, data: bytes, overwrite: bool, hash_name: str) -> tuple[str, bool]:
+def _unique_name(
+    folder: str, filename: str, data: bytes, overwrite: bool, hash_name: str
+) -> tuple[str, bool]:
     """(name to use, whether an identical file already holds that name)."""
     if overwrite:
         return filename, False

@@ -105,10 +105,13 @@ async def get_models(request: web.Request) -> web.Response:
 
 async def experiment_model_folders(request: web.Request) -> web.Response:
     paths = _services(request).paths
-    return web.json_response([
-        {"name": key, "folders": paths.get_folder_paths(key)}
-        for key in _folder_keys(paths) if key not in HIDDEN_MODEL_FOLDERS
-    ])
+    return web.json_response(
+        [
+            {"name": key, "folders": paths.get_folder_paths(key)}
+            for key in _folder_keys(paths)
+            if key not in HIDDEN_MODEL_FOLDERS
+        ]
+    )
 
 
 def _scan_models(folder: str, index: int, extensions: set[str]) -> list[dict[str, Any]]:
@@ -123,8 +126,15 @@ def _scan_models(folder: str, index: int, extensions: set[str]) -> list[dict[str
                 st = os.stat(full)
             except OSError:
                 continue
-            out.append({"name": os.path.relpath(full, folder).replace(os.sep, "/"), "pathIndex": index,
-                        "modified": st.st_mtime, "created": st.st_ctime, "size": st.st_size})
+            out.append(
+                {
+                    "name": os.path.relpath(full, folder).replace(os.sep, "/"),
+                    "pathIndex": index,
+                    "modified": st.st_mtime,
+                    "created": st.st_ctime,
+                    "size": st.st_size,
+                }
+            )
     return out
 
 
@@ -207,8 +217,17 @@ def system_stats_body(services: Any) -> dict[str, Any]:
     if memory is not None and hasattr(memory, "device_stats"):
         devices = memory.device_stats()
     if not devices:
-        devices = [{"name": "cpu", "type": "cpu", "index": None, "vram_total": mem.total,
-                    "vram_free": mem.available, "torch_vram_total": mem.total, "torch_vram_free": mem.available}]
+        devices = [
+            {
+                "name": "cpu",
+                "type": "cpu",
+                "index": None,
+                "vram_total": mem.total,
+                "vram_free": mem.available,
+                "torch_vram_total": mem.total,
+                "torch_vram_free": mem.available,
+            }
+        ]
     return {
         "system": {
             "os": os.name,
@@ -233,8 +252,11 @@ async def system_stats(request: web.Request) -> web.Response:
 
 
 def server_features(config: Any) -> dict[str, Any]:
-    return {"supports_preview_metadata": True, "max_upload_size": config.max_upload_bytes,
-            "extension": {"manager": {"supports_v4": True}}}
+    return {
+        "supports_preview_metadata": True,
+        "max_upload_size": config.max_upload_bytes,
+        "extension": {"manager": {"supports_v4": True}},
+    }
 
 
 async def get_features(request: web.Request) -> web.Response:
@@ -247,7 +269,10 @@ async def get_extensions(request: web.Request) -> web.Response:
     out = ["/" + os.path.relpath(f, root).replace(os.sep, "/") for f in sorted(files)]
     for name, directory in (_services(request).registry.web_directories or {}).items():
         for f in sorted(glob.glob(os.path.join(glob.escape(directory), "**", "*.js"), recursive=True)):
-            out.append(f"/extensions/{urllib.parse.quote(name)}/" + os.path.relpath(f, directory).replace(os.sep, "/"))
+            out.append(
+                f"/extensions/{urllib.parse.quote(name)}/"
+                + os.path.relpath(f, directory).replace(os.sep, "/")
+            )
     return web.json_response(out)
 
 
@@ -288,8 +313,11 @@ def build_translations(paths: Any) -> dict[str, Any]:
     for pack in custom_node_packs(paths):
         for lang_dir in sorted(glob.glob(os.path.join(glob.escape(pack), "locales", "*", ""))):
             lang = os.path.basename(os.path.normpath(lang_dir))
-            data = _load_json(os.path.join(lang_dir, "main.json")) if os.path.exists(
-                os.path.join(lang_dir, "main.json")) else {}
+            data = (
+                _load_json(os.path.join(lang_dir, "main.json"))
+                if os.path.exists(os.path.join(lang_dir, "main.json"))
+                else {}
+            )
             data = data if isinstance(data, dict) else {}
             for extra in EXTRA_LOCALE_FILES:
                 path = os.path.join(lang_dir, extra + ".json")
@@ -307,7 +335,8 @@ async def get_i18n(request: web.Request) -> web.Response:
 
 def template_dirs(pack: str) -> list[str]:
     found = glob.glob(os.path.join(glob.escape(pack), "*example*")) + glob.glob(
-        os.path.join(glob.escape(pack), "*workflow*"))
+        os.path.join(glob.escape(pack), "*workflow*")
+    )
     return sorted({d for d in found if os.path.isdir(d)})
 
 
@@ -325,8 +354,12 @@ def global_subgraphs(paths: Any) -> dict[str, dict[str, Any]]:
     for pack in custom_node_packs(paths):
         for f in sorted(glob.glob(os.path.join(glob.escape(pack), "subgraphs", "*.json"))):
             sid = hashlib.sha256(f.encode()).hexdigest()
-            out[sid] = {"source": "custom_node", "name": os.path.splitext(os.path.basename(f))[0],
-                        "info": {"node_pack": os.path.basename(pack)}, "path": f}
+            out[sid] = {
+                "source": "custom_node",
+                "name": os.path.splitext(os.path.basename(f))[0],
+                "info": {"node_pack": os.path.basename(pack)},
+                "path": f,
+            }
     return out
 
 

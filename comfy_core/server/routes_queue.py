@@ -19,8 +19,12 @@ PREVIEW_METHODS = ("none", "auto", "latent2rgb", "taesd", "default")
 
 
 def _no_prompt() -> web.Response:
-    error = {"type": "no_prompt", "message": "No prompt provided", "details": "No prompt provided",
-             "extra_info": {}}
+    error = {
+        "type": "no_prompt",
+        "message": "No prompt provided",
+        "details": "No prompt provided",
+        "extra_info": {},
+    }
     return web.json_response({"error": error, "node_errors": {}}, status=400)
 
 
@@ -70,7 +74,9 @@ async def post_prompt(request: web.Request) -> web.Response:
         extra_data["client_id"] = body["client_id"]
 
     registry = request.config_dict[SERVICES].registry
-    valid, error, outputs, node_errors = await request.config_dict[VALIDATE](registry, prompt_id, prompt, targets)
+    valid, error, outputs, node_errors = await request.config_dict[VALIDATE](
+        registry, prompt_id, prompt, targets
+    )
     if not valid:
         log.warning("invalid prompt: %s", error)
         return web.json_response({"error": error, "node_errors": node_errors}, status=400)
@@ -89,8 +95,9 @@ async def get_queue(request: web.Request) -> web.Response:
 def _id_list(body: dict[str, Any]) -> list[str]:
     ids = body.get("delete", [])
     if not isinstance(ids, list):
-        raise web.HTTPBadRequest(text='{"error": "delete must be a list of prompt ids"}',
-                                 content_type="application/json")
+        raise web.HTTPBadRequest(
+            text='{"error": "delete must be a list of prompt ids"}', content_type="application/json"
+        )
     return [str(i) for i in ids]
 
 
@@ -117,7 +124,9 @@ async def get_history(request: web.Request) -> web.Response:
 
 
 async def get_history_item(request: web.Request) -> web.Response:
-    return web.json_response(request.config_dict[QUEUE].get_history(prompt_id=request.match_info["prompt_id"]))
+    return web.json_response(
+        request.config_dict[QUEUE].get_history(prompt_id=request.match_info["prompt_id"])
+    )
 
 
 async def post_history(request: web.Request) -> web.Response:
@@ -169,8 +178,10 @@ def _jobs_query(query: Any) -> dict[str, Any] | web.Response:
         status_filter = [s.strip() for s in query["status"].split(",") if s.strip()]
         invalid = [s for s in status_filter if s not in JobStatus.ALL]
         if invalid:
-            return json_error(400, f"Invalid status value(s): {', '.join(invalid)}. "
-                                   f"Valid values: {', '.join(JobStatus.ALL)}")
+            return json_error(
+                400,
+                f"Invalid status value(s): {', '.join(invalid)}. Valid values: {', '.join(JobStatus.ALL)}",
+            )
     sort_by = query.get("sort_by", "created_at")
     if sort_by not in ("created_at", "execution_duration"):
         return json_error(400, "sort_by must be 'created_at' or 'execution_duration'")
@@ -191,8 +202,14 @@ def _jobs_query(query: Any) -> dict[str, Any] | web.Response:
             offset = max(int(query["offset"]), 0)
         except ValueError:
             return json_error(400, "offset must be an integer")
-    return {"status_filter": status_filter, "workflow_id": query.get("workflow_id"), "sort_by": sort_by,
-            "sort_order": sort_order, "limit": limit, "offset": offset}
+    return {
+        "status_filter": status_filter,
+        "workflow_id": query.get("workflow_id"),
+        "sort_by": sort_by,
+        "sort_order": sort_order,
+        "limit": limit,
+        "offset": offset,
+    }
 
 
 async def get_jobs(request: web.Request) -> web.Response:

@@ -27,8 +27,15 @@ log = logging.getLogger(__name__)
 DEFAULT_USER = "default"
 SYSTEM_PREFIX = "__"
 SETTINGS_FILE = "comfy.settings.json"
-DANGEROUS_CONTENT_TYPES = {"text/html", "application/xhtml+xml", "text/javascript", "application/javascript",
-                           "image/svg+xml", "text/xml", "application/xml"}
+DANGEROUS_CONTENT_TYPES = {
+    "text/html",
+    "application/xhtml+xml",
+    "text/javascript",
+    "application/javascript",
+    "image/svg+xml",
+    "text/xml",
+    "application/xml",
+}
 
 
 class UserManager:
@@ -141,8 +148,12 @@ def _users(request: web.Request) -> UserManager:
 
 def file_info(path: str, root: str) -> dict[str, Any]:
     st = os.stat(path)
-    return {"path": os.path.relpath(path, root).replace(os.sep, "/"), "size": st.st_size,
-            "modified": int(st.st_mtime * 1000), "created": int(st.st_ctime * 1000)}
+    return {
+        "path": os.path.relpath(path, root).replace(os.sep, "/"),
+        "size": st.st_size,
+        "modified": int(st.st_mtime * 1000),
+        "created": int(st.st_ctime * 1000),
+    }
 
 
 # users & settings routes ------------------------------------------------------------------------
@@ -231,7 +242,11 @@ async def list_userdata(request: web.Request) -> web.Response:
         return web.Response(status=403, text="Invalid directory")
     if not os.path.exists(path):
         return web.Response(status=404, text="Directory not found")
-    recurse, full_info, split = _flag(request, "recurse"), _flag(request, "full_info"), _flag(request, "split")
+    recurse, full_info, split = (
+        _flag(request, "recurse"),
+        _flag(request, "full_info"),
+        _flag(request, "split"),
+    )
     files = []
     for dirpath, subdirs, names in os.walk(path):
         subdirs.sort()
@@ -270,12 +285,20 @@ async def list_userdata_v2(request: web.Request) -> web.Response:
     try:
         for root, dirs, files in os.walk(target):
             for d in dirs:
-                results.append({"name": d, "path": os.path.relpath(os.path.join(root, d), base).replace(os.sep, "/"),
-                                "type": "directory"})
+                results.append(
+                    {
+                        "name": d,
+                        "path": os.path.relpath(os.path.join(root, d), base).replace(os.sep, "/"),
+                        "type": "directory",
+                    }
+                )
             for name in files:
                 full = os.path.join(root, name)
-                entry: dict[str, Any] = {"name": name, "path": os.path.relpath(full, base).replace(os.sep, "/"),
-                                         "type": "file"}
+                entry: dict[str, Any] = {
+                    "name": name,
+                    "path": os.path.relpath(full, base).replace(os.sep, "/"),
+                    "type": "file",
+                }
                 try:
                     st = os.stat(full)
                     entry.update(size=st.st_size, modified=st.st_mtime)
@@ -301,8 +324,14 @@ async def get_userdata(request: web.Request) -> web.StreamResponse:
         content_type, disposition = "text/css", "inline"
     elif content_type in DANGEROUS_CONTENT_TYPES or content_type.startswith("text/html"):
         content_type = "application/octet-stream"
-    return web.FileResponse(path, headers={"Content-Type": content_type, "X-Content-Type-Options": "nosniff",
-                                           "Content-Disposition": disposition})
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": content_type,
+            "X-Content-Type-Options": "nosniff",
+            "Content-Disposition": disposition,
+        },
+    )
 
 
 def _written(request: web.Request, path: str) -> web.Response:
@@ -324,7 +353,9 @@ async def post_userdata(request: web.Request) -> web.Response:
         _atomic_write(path, body)
     except OSError as err:
         log.warning("cannot save %s: %s", path, err)
-        return web.Response(status=400, text='Invalid filename. Please avoid special characters like :\\/*?"<>|')
+        return web.Response(
+            status=400, text='Invalid filename. Please avoid special characters like :\\/*?"<>|'
+        )
     return _written(request, path)
 
 

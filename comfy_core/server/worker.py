@@ -22,15 +22,26 @@ log = logging.getLogger(__name__)
 
 def _status(executor: Any) -> dict[str, Any]:
     success = bool(executor.success)
-    return {"status_str": "success" if success else "error", "completed": success,
-            "messages": list(executor.status_messages)}
+    return {
+        "status_str": "success" if success else "error",
+        "completed": success,
+        "messages": list(executor.status_messages),
+    }
 
 
 def _crash_status(prompt_id: str, err: BaseException) -> dict[str, Any]:
-    message = {"prompt_id": prompt_id, "node_id": None, "node_type": None, "executed": [],
-               "exception_message": str(err), "exception_type": type(err).__name__,
-               "traceback": traceback.format_tb(err.__traceback__), "current_inputs": {},
-               "current_outputs": [], "timestamp": int(time.time() * 1000)}
+    message = {
+        "prompt_id": prompt_id,
+        "node_id": None,
+        "node_type": None,
+        "executed": [],
+        "exception_message": str(err),
+        "exception_type": type(err).__name__,
+        "traceback": traceback.format_tb(err.__traceback__),
+        "current_inputs": {},
+        "current_outputs": [],
+        "timestamp": int(time.time() * 1000),
+    }
     return {"status_str": "error", "completed": False, "messages": [["execution_error", message]]}
 
 

@@ -55,4 +55,5 @@ async def _first_frame(request: web.Request, client: Client, sid: str, text: str
         data = message.get("data")
         client.feature_flags = data if isinstance(data, dict) else {}
         await request.config_dict[SERVER].hub.send_json(
-            "feature_flags", server_features(request.config_dict[CONFIG]), sid)
+            "feature_flags", server_features(request.config_dict[CONFIG]), sid
+        )

@@ -7,13 +7,22 @@ from comfy_core.queue.store import MIGRATIONS
 
 
 def item(number, pid, sensitive=None):
-    return (number, pid, {"1": {"class_type": "X", "inputs": {}}}, {"client_id": "c", "create_time": number},
-            ["1"], sensitive or {})
+    return (
+        number,
+        pid,
+        {"1": {"class_type": "X", "inputs": {}}},
+        {"client_id": "c", "create_time": number},
+        ["1"],
+        sensitive or {},
+    )
 
 
 def finish(q, taken, ok=True):
-    status = {"status_str": "success" if ok else "error", "completed": ok,
-              "messages": [["execution_start", {"prompt_id": taken[0][1], "timestamp": 1}]]}
+    status = {
+        "status_str": "success" if ok else "error",
+        "completed": ok,
+        "messages": [["execution_start", {"prompt_id": taken[0][1], "timestamp": 1}]],
+    }
     q.task_done(taken[1], {"outputs": {"1": {"images": []}}, "meta": {}}, status)
 
 
@@ -34,7 +43,9 @@ def test_pending_survives_reopen_and_sensitive_is_not_stored(tmp_path):
     q.put(item(0, "p0", {"api_key_comfy_org": "SECRET"}))
     q.put(item(1, "p1"))
     q.store.close()
-    raw = open(path, "rb").read() + (open(path + "-wal", "rb").read() if (tmp_path / "q.db-wal").exists() else b"")
+    raw = open(path, "rb").read() + (
+        open(path + "-wal", "rb").read() if (tmp_path / "q.db-wal").exists() else b""
+    )
     assert b"SECRET" not in raw
     q2 = PromptQueue(QueueStore(path))
     running, pending = q2.get_current_queue()

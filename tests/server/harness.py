@@ -25,12 +25,8 @@ FIXTURE_NODES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "fixtur
 
 
 def make_executor(registry: Any, sink: Any) -> Any:
-    try:
-        from execution import CacheConfig, PromptExecutor
-    except ImportError:
-        from tests.server.fake_executor import FakeExecutor
+    from execution import CacheConfig, PromptExecutor
 
-        return FakeExecutor(registry, sink)
     return PromptExecutor(registry, sink, CacheConfig(mode="classic"))
 
 
@@ -121,7 +117,11 @@ def read_until_done(sock: websocket.WebSocket, prompt_id: str, limit: int = 5000
             continue
         msg = json.loads(raw)
         frames.append(msg)
-        if msg["type"] == "executing" and msg["data"].get("node") is None and msg["data"].get("prompt_id") == prompt_id:
+        if (
+            msg["type"] == "executing"
+            and msg["data"].get("node") is None
+            and msg["data"].get("prompt_id") == prompt_id
+        ):
             return frames
     raise AssertionError("prompt did not finish")
 

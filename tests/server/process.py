@@ -29,14 +29,28 @@ class ServerProcess:
 
     def start(self, timeout: float = 120) -> ServerProcess:
         os.makedirs(self.base, exist_ok=True)
-        cmd = [sys.executable, os.path.join(REPO, "main.py"), "--base-directory", self.base, "--listen", "127.0.0.1",
-               "--port", str(self.port), "--extra-model-paths-config", TEST_YAML, "--cpu", *self.extra]
+        cmd = [
+            sys.executable,
+            os.path.join(REPO, "main.py"),
+            "--base-directory",
+            self.base,
+            "--listen",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--extra-model-paths-config",
+            TEST_YAML,
+            "--cpu",
+            *self.extra,
+        ]
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited {self.proc.returncode}:\n{open(self.log_path).read()[-3000:]}")
+                raise RuntimeError(
+                    f"server exited {self.proc.returncode}:\n{open(self.log_path).read()[-3000:]}"
+                )
             try:
                 if requests.get(self.url("/prompt"), timeout=2).status_code == 200:
                     return self

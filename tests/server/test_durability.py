@@ -30,8 +30,9 @@ def test_kill9_mid_run_then_restart_finishes_all(tmp_path):
     try:
         ids = []
         for i in range(10):
-            r = requests.post(srv.url("/prompt"), json={"prompt": save_prompt(i, seconds=0.6, prefix="dur")},
-                              timeout=10)
+            r = requests.post(
+                srv.url("/prompt"), json={"prompt": save_prompt(i, seconds=0.6, prefix="dur")}, timeout=10
+            )
             assert r.status_code == 200
             ids.append(r.json()["prompt_id"])
         _wait(lambda: len(_history(srv)) >= 2, 60)
@@ -49,6 +50,9 @@ def test_kill9_mid_run_then_restart_finishes_all(tmp_path):
         for pid, entry in before.items():  # entries written before the crash are intact
             assert history[pid] == entry
         assert requests.get(srv2.url("/api/jobs"), timeout=10).json()["pagination"]["total"] == 10
-        assert requests.post(srv2.url("/prompt"), json={"prompt": save_prompt(99)}, timeout=10).json()["number"] >= 0
+        assert (
+            requests.post(srv2.url("/prompt"), json={"prompt": save_prompt(99)}, timeout=10).json()["number"]
+            >= 0
+        )
     finally:
         srv2.stop()

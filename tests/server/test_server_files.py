@@ -49,7 +49,9 @@ def test_upload_refusals(server):
 def test_upload_refuses_decompression_bombs(server, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # the server runs in this process
     big = io.BytesIO()
-    Image.new("L", (40, 40)).save(big, format="PNG")  # 1600 px: above the limit, below 2x (a warning in Pillow)
+    Image.new("L", (40, 40)).save(
+        big, format="PNG"
+    )  # 1600 px: above the limit, below 2x (a warning in Pillow)
     r = _upload(server, big.getvalue(), name="bomb.png")
     assert r.status_code == 400 and "exceeds" in r.json()["error"]
     huge = io.BytesIO()
@@ -135,8 +137,9 @@ def test_view_forces_download_for_html(server):
 def test_view_metadata(server):
     folder = server.services.paths.get_folder_paths("loras")[0]
     os.makedirs(folder, exist_ok=True)
-    header = json.dumps({"__metadata__": {"ss_name": "tiny"}, "w": {"dtype": "F32", "shape": [1],
-                                                                     "data_offsets": [0, 4]}}).encode()
+    header = json.dumps(
+        {"__metadata__": {"ss_name": "tiny"}, "w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}
+    ).encode()
     with open(os.path.join(folder, "tiny.safetensors"), "wb") as f:
         f.write(struct.pack("<Q", len(header)) + header + b"\0\0\0\0")
     r = server.get("/view_metadata/loras", params={"filename": "tiny.safetensors"})

@@ -56,13 +56,32 @@ def test_models_embeddings_and_experiment(server):
 
 def test_system_stats_features_extensions(server):
     stats = server.get("/system_stats").json()
-    assert set(stats["system"]) >= {"os", "ram_total", "ram_free", "comfyui_version", "python_version",
-                                    "pytorch_version", "embedded_python", "argv", "required_frontend_version"}
+    assert set(stats["system"]) >= {
+        "os",
+        "ram_total",
+        "ram_free",
+        "comfyui_version",
+        "python_version",
+        "pytorch_version",
+        "embedded_python",
+        "argv",
+        "required_frontend_version",
+    }
     dev = stats["devices"][0]
-    assert set(dev) == {"name", "type", "index", "vram_total", "vram_free", "torch_vram_total", "torch_vram_free"}
-    assert server.get("/features").json() == {"supports_preview_metadata": True,
-                                              "max_upload_size": 100 * 1024 * 1024,
-                                              "extension": {"manager": {"supports_v4": True}}}
+    assert set(dev) == {
+        "name",
+        "type",
+        "index",
+        "vram_total",
+        "vram_free",
+        "torch_vram_total",
+        "torch_vram_free",
+    }
+    assert server.get("/features").json() == {
+        "supports_preview_metadata": True,
+        "max_upload_size": 100 * 1024 * 1024,
+        "extension": {"manager": {"supports_v4": True}},
+    }
     assert isinstance(server.get("/extensions").json(), list)
 
 
@@ -89,7 +108,9 @@ def test_logs_subscription_over_websocket(server):
 
     ws = server.ws("logger")
     ws.recv()
-    requests.patch(server.url("/internal/logs/subscribe"), json={"clientId": "logger", "enabled": True}, timeout=10)
+    requests.patch(
+        server.url("/internal/logs/subscribe"), json={"clientId": "logger", "enabled": True}, timeout=10
+    )
     logging.getLogger("comfy_core.test").warning("streamed line")
     for _ in range(20):
         msg = json.loads(ws.recv())
@@ -112,7 +133,7 @@ def test_custom_node_assets(server, tmp_path):
     assert server.get("/i18n").json()["en"] == {"hello": "Hello", "nodeDefs": {"N": {"display_name": "En"}}}
     assert server.get("/workflow_templates").json()["mypack"] == ["demo"]
     subs = server.get("/global_subgraphs").json()
-    (sid, entry), = subs.items()
+    ((sid, entry),) = subs.items()
     assert entry == {"source": "custom_node", "name": "blur", "info": {"node_pack": "mypack"}}
     assert server.get(f"/global_subgraphs/{sid}").json()["data"] == '{"nodes": []}'
     assert server.get("/global_subgraphs/unknown").json() is None
@@ -126,7 +147,9 @@ def test_users_and_settings(server):
     assert server.get("/settings").json() == {"Comfy.A": 1, "Comfy.B": "x", "Comfy.C": [1, 2]}
     assert server.get("/settings/Comfy.B").json() == "x"
     assert server.get("/settings/Nope").json() is None
-    assert server.post("/settings", data=b"{", headers={"Content-Type": "application/json"}).status_code == 400
+    assert (
+        server.post("/settings", data=b"{", headers={"Content-Type": "application/json"}).status_code == 400
+    )
 
 
 def test_userdata_roundtrip(server):
@@ -135,13 +158,17 @@ def test_userdata_roundtrip(server):
     wf = json.dumps({"nodes": []}).encode()
     r = server.post("/userdata/workflows%2Fa.json", data=wf)
     assert r.status_code == 200 and r.json() == "workflows/a.json"
-    assert server.post("/userdata/workflows%2Fa.json", data=wf, params={"overwrite": "false"}).status_code == 409
+    assert (
+        server.post("/userdata/workflows%2Fa.json", data=wf, params={"overwrite": "false"}).status_code == 409
+    )
     info = server.post("/userdata/workflows%2Fb.json", data=b"{}", params={"full_info": "true"}).json()
     assert info["path"] == "workflows/b.json" and info["size"] == 2 and "modified" in info
     got = server.get("/userdata/workflows%2Fa.json")
     assert got.content == wf and got.headers["Content-Disposition"] == "attachment"
     assert server.get("/userdata", params={"dir": "workflows"}).json() == ["a.json", "b.json"]
-    full = server.get("/api/userdata", params={"dir": "workflows", "recurse": "true", "full_info": "true"}).json()
+    full = server.get(
+        "/api/userdata", params={"dir": "workflows", "recurse": "true", "full_info": "true"}
+    ).json()
     assert [f["path"] for f in full] == ["a.json", "b.json"]
     split = server.get("/userdata", params={"dir": "workflows", "split": "true"}).json()
     assert split[0] == ["a.json", "a.json"]
@@ -151,12 +178,17 @@ def test_userdata_roundtrip(server):
     assert server.get("/userdata/..%2F..%2Fsecret").status_code == 403
     moved = server.post("/userdata/workflows%2Fb.json/move/workflows%2Fc.json")
     assert moved.status_code == 200 and moved.json() == "workflows/c.json"
-    assert server.post("/userdata/workflows%2Fa.json/move/workflows%2Fc.json",
-                       params={"overwrite": "false"}).status_code == 409
+    assert (
+        server.post(
+            "/userdata/workflows%2Fa.json/move/workflows%2Fc.json", params={"overwrite": "false"}
+        ).status_code
+        == 409
+    )
     v2 = server.get("/v2/userdata").json()
     assert v2[0] == {"name": "workflows", "path": "workflows", "type": "directory"}
     assert {e["name"] for e in v2 if e["type"] == "file"} >= {"a.json", "c.json", "comfy.settings.json"} - {
-        "comfy.settings.json"}
+        "comfy.settings.json"
+    }
     assert server.get("/v2/userdata", params={"path": "nope"}).status_code == 404
     assert server.get("/v2/userdata", params={"path": "workflows/a.json"}).status_code == 400
     assert requests.delete(server.url("/userdata/workflows%2Fa.json"), timeout=10).status_code == 204

@@ -38,7 +38,9 @@ def test_event_sequence_and_history(server):
 
     view = server.get("/view", params={"filename": image["filename"], "type": "output", "subfolder": ""})
     assert view.status_code == 200 and view.content[:8] == b"\x89PNG\r\n\x1a\n"
-    assert server.get("/api/history/" + r["prompt_id"]).json() == server.get("/history/" + r["prompt_id"]).json()
+    assert (
+        server.get("/api/history/" + r["prompt_id"]).json() == server.get("/history/" + r["prompt_id"]).json()
+    )
     ws.close()
 
 
@@ -59,8 +61,12 @@ def test_prompt_options_front_number_prompt_id_sensitive(server):
     time.sleep(0.3)  # the worker is now busy with the blocker
     r1 = server.queue_prompt(save_prompt(1))
     r2 = server.queue_prompt(save_prompt(2), front=True)
-    r3 = server.queue_prompt(save_prompt(3), number=0.5, prompt_id="my-own-id",
-                             extra_data={"api_key_comfy_org": "SECRET", "extra_pnginfo": {"workflow": {"id": "wf"}}})
+    r3 = server.queue_prompt(
+        save_prompt(3),
+        number=0.5,
+        prompt_id="my-own-id",
+        extra_data={"api_key_comfy_org": "SECRET", "extra_pnginfo": {"workflow": {"id": "wf"}}},
+    )
     assert r3["prompt_id"] == "my-own-id" and r3["number"] == 0.5
     assert r2["number"] == -1
     q = server.get("/queue").json()
@@ -70,8 +76,14 @@ def test_prompt_options_front_number_prompt_id_sensitive(server):
     assert [p[1] for p in q["queue_running"]] == ["blocker"]
     assert server.get("/prompt").json() == {"exec_info": {"queue_remaining": 4}}
     job = server.get("/api/jobs/my-own-id").json()
-    assert job == {"id": "my-own-id", "status": "pending", "priority": 0.5, "create_time": job["create_time"],
-                   "outputs_count": 0, "workflow_id": "wf"}
+    assert job == {
+        "id": "my-own-id",
+        "status": "pending",
+        "priority": 0.5,
+        "create_time": job["create_time"],
+        "outputs_count": 0,
+        "workflow_id": "wf",
+    }
     dup = server.post("/prompt", {"prompt": save_prompt(1), "prompt_id": "my-own-id"})
     assert dup.status_code == 400
 
@@ -96,12 +108,18 @@ def test_prompt_errors_are_4xx(server):
 def test_execution_error_reaches_client_and_history(server):
     ws = server.ws("ce")
     ws.recv()
-    prompt = {"1": {"class_type": "ServerTestFail", "inputs": {"value": 3}},
-              "2": {"class_type": "ServerTestSave", "inputs": {"value": ["1", 0], "filename_prefix": "x"}}}
+    prompt = {
+        "1": {"class_type": "ServerTestFail", "inputs": {"value": 3}},
+        "2": {"class_type": "ServerTestSave", "inputs": {"value": ["1", 0], "filename_prefix": "x"}},
+    }
     r = server.queue_prompt(prompt, client_id="ce")
     frames = read_until_done(ws, r["prompt_id"])
     err = [f for f in frames if isinstance(f, dict) and f["type"] == "execution_error"][0]["data"]
-    assert err["prompt_id"] == r["prompt_id"] and err["node_id"] == "1" and err["exception_type"] == "RuntimeError"
+    assert (
+        err["prompt_id"] == r["prompt_id"]
+        and err["node_id"] == "1"
+        and err["exception_type"] == "RuntimeError"
+    )
     entry = server.get(f"/history/{r['prompt_id']}").json()[r["prompt_id"]]
     assert entry["status"]["status_str"] == "error" and entry["status"]["completed"] is False
     job = server.get(f"/api/jobs/{r['prompt_id']}").json()
@@ -134,7 +152,9 @@ def test_interrupt_global_and_by_prompt_id(server):
     _wait_running(server, r2["prompt_id"])
     assert server.post("/interrupt", data=b"").status_code == 200  # empty body: global interrupt
     assert "execution_interrupted" in _types(read_until_done(ws, r2["prompt_id"]))
-    assert server.get(f"/history/{r2['prompt_id']}").json()[r2["prompt_id"]]["status"]["status_str"] == "error"
+    assert (
+        server.get(f"/history/{r2['prompt_id']}").json()[r2["prompt_id"]]["status"]["status_str"] == "error"
+    )
 
 
 def test_queue_delete_clear_and_job_cancel(server):
@@ -189,8 +209,14 @@ def test_jobs_listing_and_errors(server):
     body = server.get("/api/jobs", params={"offset": -5, "status": "completed,failed"}).json()
     assert body["pagination"]["offset"] == 0 and len(body["jobs"]) == 3
     assert all(j["preview_output"]["mediaType"] == "images" and j["outputs_count"] == 1 for j in body["jobs"])
-    for params in ({"status": "bogus"}, {"sort_by": "name"}, {"sort_order": "up"}, {"limit": 0},
-                   {"limit": "x"}, {"offset": "y"}):
+    for params in (
+        {"status": "bogus"},
+        {"sort_by": "name"},
+        {"sort_order": "up"},
+        {"limit": 0},
+        {"limit": "x"},
+        {"offset": "y"},
+    ):
         r = server.get("/api/jobs", params=params)
         assert r.status_code == 400 and "error" in r.json(), params
     r = server.get("/api/jobs/does-not-exist")

@@ -27,12 +27,22 @@ def make_server(tmp_path):
 
 def test_origin_guard_blocks_foreign_origin_on_loopback(server):
     host = f"127.0.0.1:{server.port}"
-    assert server.post("/prompt", {"prompt": {}}, headers={"Origin": "http://evil.example"}).status_code == 403
+    assert (
+        server.post("/prompt", {"prompt": {}}, headers={"Origin": "http://evil.example"}).status_code == 403
+    )
     assert server.get("/queue", headers={"Origin": "http://evil.example:8188"}).status_code == 403
     assert server.get("/queue", headers={"Origin": f"http://{host}"}).status_code == 200
-    assert server.get("/queue", headers={"Host": f"localhost:{server.port}",
-                                         "Origin": f"http://localhost:{server.port}"}).status_code == 200
-    assert server.get("/queue", headers={"Host": "example.org", "Origin": "http://evil.example"}).status_code == 200
+    assert (
+        server.get(
+            "/queue",
+            headers={"Host": f"localhost:{server.port}", "Origin": f"http://localhost:{server.port}"},
+        ).status_code
+        == 200
+    )
+    assert (
+        server.get("/queue", headers={"Host": "example.org", "Origin": "http://evil.example"}).status_code
+        == 200
+    )
     assert requests_options(server, "/prompt").status_code == 200
     assert origin_mismatch("127.0.0.1:8188", "http://127.0.0.1") is False  # port-less origin: ports ignored
     assert origin_mismatch("localhost:8188", "http://127.0.0.1:8188") is True
@@ -50,7 +60,10 @@ def test_cors_mode_allows_foreign_origin(make_server):
     assert r.status_code == 200 and r.headers["Access-Control-Allow-Origin"] == "*"
     assert "PATCH" in r.headers["Access-Control-Allow-Methods"]
     pre = requests_options(srv, "/prompt", headers={"Origin": "http://evil.example"})
-    assert pre.status_code == 200 and pre.headers["Access-Control-Allow-Headers"] == "Content-Type, Authorization"
+    assert (
+        pre.status_code == 200
+        and pre.headers["Access-Control-Allow-Headers"] == "Content-Type, Authorization"
+    )
 
 
 def test_auth_token_required_everywhere(make_server):
@@ -67,8 +80,9 @@ def test_auth_token_required_everywhere(make_server):
     ws = websocket.create_connection(f"ws://127.0.0.1:{srv.port}/ws?token=s3cret", timeout=10)
     assert '"status"' in ws.recv()
     ws.close()
-    ws = websocket.create_connection(f"ws://127.0.0.1:{srv.port}/ws", timeout=10,
-                                     header=["Authorization: Bearer s3cret"])
+    ws = websocket.create_connection(
+        f"ws://127.0.0.1:{srv.port}/ws", timeout=10, header=["Authorization: Bearer s3cret"]
+    )
     assert '"status"' in ws.recv()
     ws.close()
 

@@ -50,6 +50,8 @@ def test_websockets_api_example_flow(server):
     history = get_history(prompt_id)[prompt_id]
     images = {}
     for node_id, node_output in history["outputs"].items():
-        images[node_id] = [get_image(i["filename"], i["subfolder"], i["type"]) for i in node_output.get("images", [])]
+        images[node_id] = [
+            get_image(i["filename"], i["subfolder"], i["type"]) for i in node_output.get("images", [])
+        ]
     (png,) = images["3"]
     assert Image.open(io.BytesIO(png)).getpixel((0, 0)) == (200, 7, 9)
