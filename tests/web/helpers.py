@@ -13,10 +13,22 @@ def new_graph(ed: Any) -> None:
     ed.page.wait_for_function("app.graph._nodes.length === 0")
 
 
+def open_search(ed: Any, at: tuple[float, float]) -> None:
+    """Double-click empty canvas; retried once because a busy machine can stretch the double-click."""
+    page = ed.page
+    for attempt in range(3):
+        page.mouse.dblclick(*at)
+        try:
+            page.wait_for_selector(".comfy-search-input", state="visible", timeout=3000)
+            return
+        except Exception:
+            if attempt == 2:
+                raise
+
+
 def add_node_by_search(ed: Any, query: str, at: tuple[float, float], expect_type: str) -> int:
     page = ed.page
-    page.mouse.dblclick(*at)
-    page.wait_for_selector(".comfy-search-input", state="visible")
+    open_search(ed, at)
     page.keyboard.type(query, delay=10)
     page.wait_for_selector(f".comfy-search-item.selected[data-type='{expect_type}']")
     page.keyboard.press("Enter")

@@ -38,33 +38,47 @@ def select_node(ed, node_id):
 
 
 def test_number_and_combo_widgets(editor, server):
-    needs(server, "KSampler")
+    needs(server, "ImageBlend")
     page = editor.page
     new_graph(editor)
+    (node,) = create_nodes(editor, ["ImageBlend"])
+    set_widget_by_prompt(editor, node, "blend_factor", "0.4567")
+    assert widget_value(editor, node, "blend_factor") == pytest.approx(0.46)  # rounded to the 0.01 step
+    set_widget_by_prompt(editor, node, "blend_factor", "3")
+    assert widget_value(editor, node, "blend_factor") == 1  # clamped to max
+    # The left arrow steps down by the spec's step.
+    x, y = widget_center(editor, node, "blend_factor")
+    width = editor.eval(f"app.graph.getNodeById({node}).size[0] * app.canvas.ds.scale")
+    page.mouse.click(x - width / 2 + 20, y)
+    assert widget_value(editor, node, "blend_factor") == pytest.approx(0.99)
+    # V3 combo ("COMBO" + options): click opens the value list.
+    page.mouse.click(*widget_center(editor, node, "blend_mode"))
+    page.click(".litecontextmenu .litemenu-entry:text-is('screen')")
+    assert widget_value(editor, node, "blend_mode") == "screen"
+    assert editor.eval(f"app.graph.getNodeById({node}).serialize().widgets_values") == [0.99, "screen"]
+    api = editor.eval("app.graphToPrompt().output")[str(node)]["inputs"]
+    assert api == {"blend_factor": 0.99, "blend_mode": "screen"}
+    editor.shot("widgets")
+
+
+def test_seed_control_after_generate(editor, server):
+    needs(server, "KSampler")
+    new_graph(editor)
     (ks,) = create_nodes(editor, ["KSampler"])
-    set_widget_by_prompt(editor, ks, "cfg", "7.777")
-    assert widget_value(editor, ks, "cfg") == pytest.approx(7.78)
+    names = editor.eval(f"app.graph.getNodeById({ks}).widgets.map(w => w.name)")
+    assert names[:3] == ["seed", "control_after_generate", "steps"]
     set_widget_by_prompt(editor, ks, "steps", "0")
     assert widget_value(editor, ks, "steps") == 1  # clamped to min
-    # Arrow click steps by the spec's step.
-    x, y = widget_center(editor, ks, "cfg")
-    width = editor.eval(f"app.graph.getNodeById({ks}).size[0] * app.canvas.ds.scale")
-    page.mouse.click(x + width / 2 - 20, y)
-    assert widget_value(editor, ks, "cfg") == pytest.approx(7.88)
-    # Combo: click opens the value list.
-    page.mouse.click(*widget_center(editor, ks, "sampler_name"))
-    page.click(".litecontextmenu .litemenu-entry:text-is('heun')")
-    assert widget_value(editor, ks, "sampler_name") == "heun"
-    # Seed control_after_generate.
     editor.eval(f"(() => {{ const n = app.graph.getNodeById({ks}); n.widgets[0].value = 5; n.widgets[1].value = 'increment'; n.widgets[1].afterQueued(); }})()")
     assert widget_value(editor, ks, "seed") == 6
+    editor.eval(f"(() => {{ const n = app.graph.getNodeById({ks}); n.widgets[1].value = 'decrement'; n.widgets[1].afterQueued(); }})()")
+    assert widget_value(editor, ks, "seed") == 5
     editor.eval(f"(() => {{ const n = app.graph.getNodeById({ks}); n.widgets[1].value = 'fixed'; n.widgets[1].afterQueued(); }})()")
-    assert widget_value(editor, ks, "seed") == 6
+    assert widget_value(editor, ks, "seed") == 5
     wv = editor.eval(f"app.graph.getNodeById({ks}).serialize().widgets_values")
-    assert wv[:2] == [6, "fixed"] and wv[3] == pytest.approx(7.88) and wv[4] == "heun"
+    assert wv[:3] == [5, "fixed", 1]
     api = editor.eval("app.graphToPrompt().output")[str(ks)]["inputs"]
-    assert "control_after_generate" not in api and api["seed"] == 6
-    editor.shot("widgets")
+    assert "control_after_generate" not in api and api["seed"] == 5 and api["steps"] == 1
 
 
 def test_bypass_mute_and_widget_input(editor, server):
