@@ -225,3 +225,35 @@ def test_ui_preview_image_writes_a_temp_png(services) -> None:
     second = Path(services.paths.get_temp_directory()) / preview["images"][1]["filename"]
     with Image.open(second) as img:
         assert img.size == (4, 3) and img.getpixel((0, 0)) == (255, 0, 0)
+
+
+def test_saved_images_carry_workflow_metadata(services) -> None:
+    torch = pytest.importorskip("torch")
+    from PIL import Image
+
+    clone = Scale.PREPARE_CLASS_CLONE(
+        {"prompt": {"1": {"class_type": "Scale"}}, "extra_pnginfo": {"workflow": {"v": 1}}}
+    )
+    saved = ui.ImageSaveHelper.get_save_images_ui(torch.full((1, 2, 2, 3), 0.5), "run/img", clone).as_dict()
+    assert saved == {"images": [{"filename": "img_00001_.png", "subfolder": "run", "type": "output"}]}
+    with Image.open(Path(services.paths.get_output_directory()) / "run" / "img_00001_.png") as img:
+        assert img.text["prompt"] == '{"1": {"class_type": "Scale"}}' and img.text["workflow"] == '{"v": 1}'
+    services.config.disable_metadata = True
+    ui.ImageSaveHelper.get_save_images_ui(torch.zeros((1, 2, 2, 3)), "run/img", clone)
+    with Image.open(Path(services.paths.get_output_directory()) / "run" / "img_00002_.png") as img:
+        assert "prompt" not in img.text
+    mask_preview = ui.PreviewMask(torch.ones((2, 2))).as_dict()
+    assert len(mask_preview["images"]) == 1 and mask_preview["images"][0]["type"] == "temp"
+
+
+def test_audio_saves_as_wav_without_optional_codecs(services) -> None:
+    torch = pytest.importorskip("torch")
+    import wave
+
+    audio = {"waveform": torch.tensor([[[0.0, 0.5, -0.5, 1.0]]]), "sample_rate": 8000}
+    saved = ui.AudioSaveHelper.get_save_audio_ui(audio, "snd", None, format="wav").as_dict()
+    assert saved == {"audio": [{"filename": "snd_00001_.wav", "subfolder": "", "type": "output"}]}
+    with wave.open(str(Path(services.paths.get_output_directory()) / "snd_00001_.wav")) as w:
+        assert (w.getnchannels(), w.getframerate(), w.getnframes()) == (1, 8000, 4)
+        frames = w.readframes(4)
+    assert list(memoryview(frames).cast("h")) == [0, 16383, -16383, 32767]
