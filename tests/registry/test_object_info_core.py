@@ -123,13 +123,14 @@ def test_strip_prose_removes_only_prose() -> None:
 
 def test_every_builtin_record_is_json_and_named(tmp_path: Path) -> None:
     """Built-in nodes absent from the reference still produce well-formed records."""
+    previous = runtime.maybe_current()
     runtime.install(runtime.Services(paths=Paths(tmp_path), config=Config()))
     try:
         reg = NodeRegistry()
         names = load_builtin_nodes(reg)
         info = reg.object_info()
     finally:
-        runtime.uninstall()
+        runtime.install(previous) if previous is not None else runtime.uninstall()
     assert sorted(info) == sorted(names)
     for name, record in info.items():
         json.dumps(record)
