@@ -67,7 +67,11 @@ def build_registry(config: Config, paths: Any) -> Any:
     from comfy_core.registry.registry import NodeRegistry
 
     registry = NodeRegistry()
-    load_builtin_nodes(registry)
+    try:
+        load_builtin_nodes(registry)
+    except Exception:  # like ComfyUI: a broken built-in module is reported, the server still starts
+        log.exception("IMPORT FAILED: built-in nodes")
+        registry.failed_imports["nodes"] = "built-in nodes failed to import (see log)"
     load_custom_nodes(
         registry,
         paths.get_folder_paths("custom_nodes"),
@@ -159,7 +163,7 @@ def serve(config: Config) -> int:
     from comfy_core.server.app import create_app
 
     services = build_services(config, _server_sink)
-    store = QueueStore.in_directory(services.paths.get_user_directory())
+    store = QueueStore.in_directory(services.paths.get_user_directory(), instance=str(config.port))
     services.server.prompt_queue = PromptQueue(store)
     if services.server.prompt_queue.recovered:
         log.warning("re-queued after a crash: %s", ", ".join(services.server.prompt_queue.recovered))

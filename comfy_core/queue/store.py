@@ -48,6 +48,22 @@ class QueueRow:
     attempts: int
 
 
+def _try_lock(path: str) -> Any:
+    """An open file holding an exclusive advisory lock on `path`, or None when another process holds it."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    handle = open(path, "a+")
+    try:
+        import fcntl
+
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except ImportError:  # Windows: no advisory locks; one server per user directory
+        return handle
+    except OSError:
+        handle.close()
+        return None
+    return handle
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
@@ -63,11 +79,29 @@ class QueueStore:
         self._migrate()
 
     @classmethod
-    def in_directory(cls, user_directory: str) -> QueueStore:
-        return cls(os.path.join(user_directory, DB_FILENAME))
+    def in_directory(cls, user_directory: str, instance: str | None = None) -> QueueStore:
+        """Open `<user>/comfy-core.db`, owned by this process alone (an advisory lock on a side file).
+
+        A second server sharing the user directory (e.g. one per GPU) must not recover and run the first
+        one's prompts, so it gets `comfy-core-<instance>.db` instead (instance = its port); RuntimeError
+        when that one is taken too.
+        """
+        names = [DB_FILENAME] + ([f"comfy-core-{instance}.db"] if instance else [])
+        for name in names:
+            path = os.path.join(user_directory, name)
+            lock = _try_lock(path + ".lock")
+            if lock is not None:
+                store = cls(path)
+                store._lock_file = lock
+                return store
+        raise RuntimeError(f"queue database in {user_directory} is in use by another comfy-core process")
 
     def close(self) -> None:
         self._db.close()
+        lock = getattr(self, "_lock_file", None)
+        if lock is not None:
+            lock.close()
+            self._lock_file = None
 
     @property
     def schema_version(self) -> int:

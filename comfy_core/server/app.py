@@ -78,9 +78,9 @@ def build_middlewares(config: Config) -> list:
     return chain
 
 
-def open_queue(services: Services, server: PromptServer) -> PromptQueue:
+def open_queue(config: Config, services: Services, server: PromptServer) -> PromptQueue:
     if server.prompt_queue is None:
-        store = QueueStore.in_directory(services.paths.get_user_directory())
+        store = QueueStore.in_directory(services.paths.get_user_directory(), instance=str(config.port))
         server.prompt_queue = PromptQueue(store)
     queue = server.prompt_queue
     queue.on_change = server.queue_updated
@@ -100,7 +100,8 @@ def create_app(
     app[CONFIG] = config
     app[SERVICES] = services
     app[SERVER] = server
-    app[QUEUE] = open_queue(services, server)
+    owns_queue = server.prompt_queue is None
+    app[QUEUE] = open_queue(config, services, server)
     app[VALIDATE] = validate or default_validate
     app[USERS] = UserManager(services.paths.get_user_directory(), config.multi_user)
     server.user_manager = app[USERS]
@@ -108,12 +109,21 @@ def create_app(
     app[WEB_ROOT] = find_web_root(config)
     app[MODEL_LISTS] = {}
     setup_routes(app)
+    if owns_queue:
+        app.cleanup_ctx.append(_queue_context)
     app.cleanup_ctx.append(_hub_context)
     app.cleanup_ctx.append(_log_context)
     if start_worker:
         app.cleanup_ctx.append(_worker_context)
     app.on_shutdown.append(_close_sockets)
     return app
+
+
+async def _queue_context(app: web.Application) -> AsyncIterator[None]:
+    """Close the database this app opened, after the worker stopped (cleanup runs in reverse)."""
+    yield
+    app[QUEUE].store.close()
+    app[SERVER].prompt_queue = None
 
 
 async def _hub_context(app: web.Application) -> AsyncIterator[None]:

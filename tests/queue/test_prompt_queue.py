@@ -162,3 +162,21 @@ def test_schema_is_migrated_and_wal(tmp_path):
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     QueueStore(path).close()  # reopening does not re-run migrations
+
+
+def test_second_process_gets_its_own_database(tmp_path):
+    import subprocess
+    import sys
+
+    first = QueueStore.in_directory(str(tmp_path), instance="8188")
+    assert first.path.endswith("comfy-core.db")
+    code = (
+        "import sys; from comfy_core.queue import QueueStore\n"
+        "s = QueueStore.in_directory(sys.argv[1], instance='8189'); print(s.path)\n"
+        "try:\n    QueueStore.in_directory(sys.argv[1])\nexcept RuntimeError: print('refused')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert out.stdout.split() == [str(tmp_path / "comfy-core-8189.db"), "refused"], out.stderr
+    first.close()
