@@ -72,7 +72,7 @@ class Server:
 
 
 def start_real_server(tmp: Path, extra_args: list[str] | None = None) -> Server | None:
-    """Start main.py on a free port; None when the real server cannot start yet."""
+    """Start main.py on a free port; None without main.py, RuntimeError (with the log) when it fails."""
     if not (REPO / "main.py").exists():
         return None
     out, inp, user, temp = tmp / "output", tmp / "input", tmp / "user", tmp / "temp"
@@ -86,10 +86,11 @@ def start_real_server(tmp: Path, extra_args: list[str] | None = None) -> Server 
     with open(log, "wb") as fh:
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    if not wait_http(url + "/api/object_info", 120, proc):
+    if not wait_http(url + "/api/object_info", 180, proc):
         proc.terminate()
         proc.wait(10)
-        return None
+        tail = log.read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"main.py did not serve /api/object_info (exit code {proc.returncode}):\n{tail}")
 
     def stop() -> None:
         proc.terminate()
@@ -113,7 +114,12 @@ def start_fake_server(tmp: Path) -> Server:
 @pytest.fixture(scope="session")
 def server() -> Iterator[Server]:
     tmp = Path(tempfile.mkdtemp(prefix="comfy-web-"))
-    srv = None if os.environ.get("COMFY_WEB_FAKE_SERVER") else start_real_server(tmp)
+    srv = None
+    if not os.environ.get("COMFY_WEB_FAKE_SERVER"):
+        try:
+            srv = start_real_server(tmp)
+        except RuntimeError as error:
+            print(f"tests/web: using the fake server; {error}")
     if srv is None:
         srv = start_fake_server(tmp)
     srv.object_info = srv.get_json("/api/object_info")

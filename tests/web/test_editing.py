@@ -7,7 +7,15 @@ import json
 import time
 
 import pytest
-from helpers import add_node_by_search, connect, graph_summary, new_graph, set_widget_by_prompt, widget_center, widget_value
+from helpers import (
+    add_node_by_search,
+    connect,
+    graph_summary,
+    new_graph,
+    set_widget_by_prompt,
+    widget_center,
+    widget_value,
+)
 from PIL import Image
 
 

@@ -6,8 +6,16 @@ import json
 import time
 
 import pytest
-from helpers import (add_node_by_search, connect, drop_file, graph_summary, new_graph, open_search,
-                     set_widget_by_prompt, widget_value)
+from helpers import (
+    add_node_by_search,
+    connect,
+    drop_file,
+    graph_summary,
+    new_graph,
+    open_search,
+    set_widget_by_prompt,
+    widget_value,
+)
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
