@@ -19,8 +19,10 @@ MAX_RESOLUTION = 16384
 DOMAIN_MODULES: tuple[str, ...] = (
     "loaders",
     "sampling",
+    "custom_sampling",
     "conditioning",
     "latent",
+    "model_advanced",
     "image",
     "mask",
 )
