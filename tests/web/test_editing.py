@@ -7,7 +7,8 @@ import json
 import time
 
 import pytest
-from helpers import (
+from PIL import Image
+from web_helpers import (
     add_node_by_search,
     connect,
     graph_summary,
@@ -16,7 +17,6 @@ from helpers import (
     widget_center,
     widget_value,
 )
-from PIL import Image
 
 
 def needs(server, *classes):

@@ -6,7 +6,9 @@ import json
 import time
 
 import pytest
-from helpers import (
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+from web_helpers import (
     add_node_by_search,
     connect,
     drop_file,
@@ -16,8 +18,6 @@ from helpers import (
     set_widget_by_prompt,
     widget_value,
 )
-from PIL import Image
-from PIL.PngImagePlugin import PngInfo
 
 
 def needs(server, *classes):

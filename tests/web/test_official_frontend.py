@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ARTIFACTS, start_real_server
+from web_support import ARTIFACTS, start_real_server
 
 
 def frontend_static() -> Path:
