@@ -179,3 +179,23 @@ def test_default_text_to_image_workflow_runs(editor, server):
     page.wait_for_function(f"app.graph.getNodeById({save}).imgs?.[0]?.naturalWidth === 64", timeout=600000)
     editor.shot("default-workflow-output")
     assert editor.errors == []
+
+
+def test_webp_with_exif_workflow_restores_graph(editor, server):
+    """SaveAnimatedWEBP-style metadata: EXIF 0x0110 "prompt:<json>", 0x010F "workflow:<json>" (contract §10.4)."""
+    needs(server, "EmptyImage", "SaveImage")
+    new_graph(editor)
+    editor.eval("""async () => { const { LiteGraph } = await import('@comfyorg/litegraph');
+        const a = LiteGraph.createNode('EmptyImage'), b = LiteGraph.createNode('SaveImage');
+        b.pos = [400, 0]; app.graph.add(a); app.graph.add(b); a.connect(0, b, 0); a.widgets[0].value = 77; }""")
+    before = graph_summary(editor)
+    result = editor.eval("JSON.parse(JSON.stringify(app.graphToPrompt()))")
+    exif = Image.Exif()
+    exif[0x0110] = "prompt:" + json.dumps(result["output"])
+    exif[0x010F] = "workflow:" + json.dumps(result["workflow"])
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "WEBP", exif=exif)
+    new_graph(editor)
+    drop_file(editor, "anim.webp", buf.getvalue(), "image/webp")
+    editor.page.wait_for_function("app.graph._nodes.length === 2")
+    assert graph_summary(editor) == before
