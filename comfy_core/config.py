@@ -18,6 +18,7 @@ LOOPBACK_LISTEN = "127.0.0.1"
 ALL_INTERFACES = "0.0.0.0,::"
 AUTH_TOKEN_ENV = "COMFY_CORE_AUTH_TOKEN"
 PREVIEW_METHODS = ("none", "auto", "latent2rgb", "taesd")
+FRONT_ENDS = ("comfy-core", "comfyui")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -41,6 +42,7 @@ class Config:
     user_directory: str | None = None
     front_end_root: str | None = None
     front_end_version: str = "comfyanonymous/ComfyUI@latest"
+    front_end: str = "comfy-core"  # "comfy-core" (web/) or "comfyui" (the comfyui-frontend-package)
     # execution
     cache_classic: bool = False
     cache_lru: int = 0
@@ -176,6 +178,12 @@ def _add_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--user-directory", type=_existing_dir)
     p.add_argument("--front-end-root", type=_existing_dir)
     p.add_argument("--front-end-version", type=str, default="comfyanonymous/ComfyUI@latest")
+    p.add_argument(
+        "--front-end",
+        choices=FRONT_ENDS,
+        default="comfy-core",
+        help="comfy-core: our editor in web/; comfyui: the official frontend from `pip install comfyui-frontend-package`",
+    )
     cache = p.add_mutually_exclusive_group()
     cache.add_argument("--cache-classic", action="store_true")
     cache.add_argument("--cache-lru", type=int, default=0)

@@ -51,19 +51,31 @@ async def default_validate(registry: Any, prompt_id: str, prompt: dict, targets:
     return await validate_prompt(registry, prompt_id, prompt, targets)
 
 
-def find_web_root(config: Config) -> str:
-    """--front-end-root, else the repo's web/ (when it has an index.html), else the frontend package."""
-    if config.front_end_root:
-        return os.path.abspath(config.front_end_root)
-    ours = os.path.join(REPO_ROOT, "web")
-    if os.path.isfile(os.path.join(ours, "index.html")):
-        return ours
+def official_frontend_root() -> str | None:
+    """The static root of the optional `comfyui-frontend-package` pip package, if installed."""
     spec = importlib.util.find_spec("comfyui_frontend_package")
     if spec is not None and spec.submodule_search_locations:
         static = os.path.join(list(spec.submodule_search_locations)[0], "static")
         if os.path.isfile(os.path.join(static, "index.html")):
             return static
-    return ours
+    return None
+
+
+def find_web_root(config: Config) -> str:
+    """--front-end-root, else --front-end comfyui (the official package), else the repo's web/."""
+    if config.front_end_root:
+        return os.path.abspath(config.front_end_root)
+    if config.front_end == "comfyui":
+        official = official_frontend_root()
+        if official is None:
+            raise RuntimeError(
+                "--front-end comfyui needs the official frontend: pip install comfyui-frontend-package"
+            )
+        return official
+    ours = os.path.join(REPO_ROOT, "web")
+    if os.path.isfile(os.path.join(ours, "index.html")):
+        return ours
+    return official_frontend_root() or ours
 
 
 def build_middlewares(config: Config) -> list:
