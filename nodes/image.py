@@ -1,4 +1,9 @@
-"""Image transform nodes: scaling, batching, padding, cropping, blending (nodes.py and comfy_extras)."""
+"""Image transform nodes: scaling, batching, padding, cropping, blending.
+
+Classes from ComfyUI's nodes.py are V1 classes; those from comfy_extras (nodes_images, nodes_post_processing,
+nodes_rebatch) are V3 schema nodes as in ComfyUI, each keeping its former V1 method name as an alias of
+`execute` (ComfyUI does the same) for packs that call them directly.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from comfy_core.imageops import common_upscale, image_alpha_fix, scale_image
+from comfy_core.registry.v3 import io
 from nodes._image_common import MAX_RESOLUTION
 from nodes.animation import NODE_CLASS_MAPPINGS as _ANIMATION_NODES
 from nodes.animation import NODE_DISPLAY_NAME_MAPPINGS as _ANIMATION_TITLES
@@ -24,11 +30,6 @@ def _int(default: int, lo: int, hi: int, step: int | None = 1, **extra: Any) -> 
         opts["step"] = step
     opts.update(extra)
     return ("INT", opts)
-
-
-def _combo(options: list[str]) -> tuple[str, dict[str, Any]]:
-    """A combo written the way V3 schemas report it (`["COMBO", {"multiselect": false, "options": [...]}]`)."""
-    return ("COMBO", {"multiselect": False, "options": list(options)})
 
 
 class ImageScale:
@@ -85,29 +86,35 @@ class ImageScaleBy:
         return (scale_image(image, width, height, upscale_method, "disabled"),)
 
 
-class ImageScaleToTotalPixels:
+class ImageScaleToTotalPixels(io.ComfyNode):
     RELATIVE_PYTHON_MODULE = "comfy_extras.nodes_post_processing"
-    RETURN_TYPES = ("IMAGE",)
-    FUNCTION = "upscale"
-    CATEGORY = "image/upscaling"
+    upscale_methods = SCALE_METHODS
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict[str, Any]:
-        return {
-            "required": {
-                "image": ("IMAGE", {}),
-                "upscale_method": _combo(SCALE_METHODS),
-                "megapixels": ("FLOAT", {"default": 1.0, "min": 0.01, "max": 16.0, "step": 0.01}),
-                "resolution_steps": _int(1, 1, 256, step=None),
-            }
-        }
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="ImageScaleToTotalPixels",
+            category="image/upscaling",
+            inputs=[
+                io.Image.Input("image"),
+                io.Combo.Input("upscale_method", options=list(cls.upscale_methods)),
+                io.Float.Input("megapixels", default=1.0, min=0.01, max=16.0, step=0.01),
+                io.Int.Input("resolution_steps", default=1, min=1, max=256),
+            ],
+            outputs=[io.Image.Output()],
+        )
 
-    def upscale(self, image: torch.Tensor, upscale_method: str, megapixels: float, resolution_steps: int = 1):
+    @classmethod
+    def execute(
+        cls, image: torch.Tensor, upscale_method: str, megapixels: float, resolution_steps: int = 1
+    ) -> io.NodeOutput:
         h, w = image.shape[1], image.shape[2]
         scale_by = math.sqrt(megapixels * 1024 * 1024 / (w * h))
         width = round(w * scale_by / resolution_steps) * resolution_steps
         height = round(h * scale_by / resolution_steps) * resolution_steps
-        return (scale_image(image, int(width), int(height), upscale_method, "disabled"),)
+        return io.NodeOutput(scale_image(image, int(width), int(height), upscale_method, "disabled"))
+
+    upscale = execute
 
 
 class ImageInvert:
@@ -223,98 +230,116 @@ class ImagePadForOutpaint:
         return (new_image, mask.unsqueeze(0))
 
 
-class ImageCrop:
+class _ImagesNode(io.ComfyNode):
     RELATIVE_PYTHON_MODULE = "comfy_extras.nodes_images"
-    RETURN_TYPES = ("IMAGE",)
-    FUNCTION = "crop"
-    CATEGORY = "image/transform"
+
+
+class ImageCrop(_ImagesNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="ImageCrop",
+            display_name="Image Crop",
+            category="image/transform",
+            inputs=[
+                io.Image.Input("image"),
+                io.Int.Input("width", default=512, min=1, max=MAX_RESOLUTION, step=1),
+                io.Int.Input("height", default=512, min=1, max=MAX_RESOLUTION, step=1),
+                io.Int.Input("x", default=0, min=0, max=MAX_RESOLUTION, step=1),
+                io.Int.Input("y", default=0, min=0, max=MAX_RESOLUTION, step=1),
+            ],
+            outputs=[io.Image.Output()],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict[str, Any]:
-        return {
-            "required": {
-                "image": ("IMAGE", {}),
-                "width": _int(512, 1, MAX_RESOLUTION),
-                "height": _int(512, 1, MAX_RESOLUTION),
-                "x": _int(0, 0, MAX_RESOLUTION),
-                "y": _int(0, 0, MAX_RESOLUTION),
-            }
-        }
-
-    def crop(self, image: torch.Tensor, width: int, height: int, x: int, y: int):
+    def execute(cls, image: torch.Tensor, width: int, height: int, x: int, y: int) -> io.NodeOutput:
         x = min(x, image.shape[2] - 1)
         y = min(y, image.shape[1] - 1)
-        return (image[:, y : y + height, x : x + width, :],)
+        return io.NodeOutput(image[:, y : y + height, x : x + width, :])
+
+    crop = execute
 
 
-class RepeatImageBatch:
-    RELATIVE_PYTHON_MODULE = "comfy_extras.nodes_images"
-    RETURN_TYPES = ("IMAGE",)
-    FUNCTION = "repeat"
-    CATEGORY = "image/batch"
+class RepeatImageBatch(_ImagesNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="RepeatImageBatch",
+            category="image/batch",
+            inputs=[io.Image.Input("image"), io.Int.Input("amount", default=1, min=1, max=4096)],
+            outputs=[io.Image.Output()],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict[str, Any]:
-        return {"required": {"image": ("IMAGE", {}), "amount": _int(1, 1, 4096, step=None)}}
+    def execute(cls, image: torch.Tensor, amount: int) -> io.NodeOutput:
+        return io.NodeOutput(image.repeat((amount, 1, 1, 1)))
 
-    def repeat(self, image: torch.Tensor, amount: int):
-        return (image.repeat((amount, 1, 1, 1)),)
+    repeat = execute
 
 
-class ImageFromBatch:
-    RELATIVE_PYTHON_MODULE = "comfy_extras.nodes_images"
-    RETURN_TYPES = ("IMAGE",)
-    FUNCTION = "frombatch"
-    CATEGORY = "image/batch"
+class ImageFromBatch(_ImagesNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="ImageFromBatch",
+            category="image/batch",
+            inputs=[
+                io.Image.Input("image"),
+                io.Int.Input("batch_index", default=0, min=0, max=4095),
+                io.Int.Input("length", default=1, min=1, max=4096),
+            ],
+            outputs=[io.Image.Output()],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict[str, Any]:
-        return {
-            "required": {
-                "image": ("IMAGE", {}),
-                "batch_index": _int(0, 0, 4095, step=None),
-                "length": _int(1, 1, 4096, step=None),
-            }
-        }
-
-    def frombatch(self, image: torch.Tensor, batch_index: int, length: int):
+    def execute(cls, image: torch.Tensor, batch_index: int, length: int) -> io.NodeOutput:
         batch_index = min(image.shape[0] - 1, batch_index)
         length = min(image.shape[0] - batch_index, length)
-        return (image[batch_index : batch_index + length].clone(),)
+        return io.NodeOutput(image[batch_index : batch_index + length].clone())
+
+    frombatch = execute
 
 
-class ImageFlip:
-    RELATIVE_PYTHON_MODULE = "comfy_extras.nodes_images"
-    RETURN_TYPES = ("IMAGE",)
-    FUNCTION = "flip"
-    CATEGORY = "image/transform"
+class ImageFlip(_ImagesNode):
     methods = ["x-axis: vertically", "y-axis: horizontally"]
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict[str, Any]:
-        return {"required": {"image": ("IMAGE", {}), "flip_method": _combo(cls.methods)}}
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="ImageFlip",
+            category="image/transform",
+            inputs=[io.Image.Input("image"), io.Combo.Input("flip_method", options=list(cls.methods))],
+            outputs=[io.Image.Output()],
+        )
 
-    def flip(self, image: torch.Tensor, flip_method: str):
+    @classmethod
+    def execute(cls, image: torch.Tensor, flip_method: str) -> io.NodeOutput:
         dim = 1 if flip_method.startswith("x") else 2
-        return (torch.flip(image, dims=[dim]),)
+        return io.NodeOutput(torch.flip(image, dims=[dim]))
+
+    flip = execute
 
 
-class ImageRotate:
-    RELATIVE_PYTHON_MODULE = "comfy_extras.nodes_images"
-    RETURN_TYPES = ("IMAGE",)
-    FUNCTION = "rotate"
-    CATEGORY = "image/transform"
+class ImageRotate(_ImagesNode):
     rotations = ["none", "90 degrees", "180 degrees", "270 degrees"]
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict[str, Any]:
-        return {"required": {"image": ("IMAGE", {}), "rotation": _combo(cls.rotations)}}
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="ImageRotate",
+            category="image/transform",
+            inputs=[io.Image.Input("image"), io.Combo.Input("rotation", options=list(cls.rotations))],
+            outputs=[io.Image.Output()],
+        )
 
-    def rotate(self, image: torch.Tensor, rotation: str):
-        turns = self.rotations.index(rotation)  # clockwise quarter turns
+    @classmethod
+    def execute(cls, image: torch.Tensor, rotation: str) -> io.NodeOutput:
+        turns = cls.rotations.index(rotation)  # clockwise quarter turns
         if turns == 0:
-            return (image,)
-        return (torch.rot90(image, k=turns, dims=[2, 1]),)
+            return io.NodeOutput(image)
+        return io.NodeOutput(torch.rot90(image, k=turns, dims=[2, 1]))
+
+    rotate = execute
 
 
 def _soft_light_g(x: torch.Tensor) -> torch.Tensor:
@@ -340,25 +365,28 @@ def blend_pixels(img1: torch.Tensor, img2: torch.Tensor, mode: str) -> torch.Ten
     raise ValueError(f"Unsupported blend mode: {mode}")
 
 
-class ImageBlend:
+class ImageBlend(io.ComfyNode):
     RELATIVE_PYTHON_MODULE = "comfy_extras.nodes_post_processing"
-    RETURN_TYPES = ("IMAGE",)
-    FUNCTION = "blend_images"
-    CATEGORY = "image/postprocessing"
     modes = ["normal", "multiply", "screen", "overlay", "soft_light", "difference"]
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict[str, Any]:
-        return {
-            "required": {
-                "image1": ("IMAGE", {}),
-                "image2": ("IMAGE", {}),
-                "blend_factor": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.01}),
-                "blend_mode": _combo(cls.modes),
-            }
-        }
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="ImageBlend",
+            category="image/postprocessing",
+            inputs=[
+                io.Image.Input("image1"),
+                io.Image.Input("image2"),
+                io.Float.Input("blend_factor", default=0.5, min=0.0, max=1.0, step=0.01),
+                io.Combo.Input("blend_mode", options=list(cls.modes)),
+            ],
+            outputs=[io.Image.Output()],
+        )
 
-    def blend_images(self, image1: torch.Tensor, image2: torch.Tensor, blend_factor: float, blend_mode: str):
+    @classmethod
+    def execute(
+        cls, image1: torch.Tensor, image2: torch.Tensor, blend_factor: float, blend_mode: str
+    ) -> io.NodeOutput:
         image1, image2 = image_alpha_fix(image1, image2)
         image2 = image2.to(image1.device)
         if image1.shape != image2.shape:
@@ -367,25 +395,34 @@ class ImageBlend:
             ).permute(0, 2, 3, 1)
         blended = blend_pixels(image1, image2, blend_mode)
         blended = image1 * (1 - blend_factor) + blended * blend_factor
-        return (torch.clamp(blended, 0, 1),)
+        return io.NodeOutput(torch.clamp(blended, 0, 1))
+
+    blend_images = execute
 
 
-class RebatchImages:
+class RebatchImages(io.ComfyNode):
+    """Input lists in, output list out: every incoming image is split into singles, then regrouped."""
+
     RELATIVE_PYTHON_MODULE = "comfy_extras.nodes_rebatch"
-    RETURN_TYPES = ("IMAGE",)
-    OUTPUT_IS_LIST = (True,)
-    INPUT_IS_LIST = True
-    FUNCTION = "rebatch"
-    CATEGORY = "image/batch"
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict[str, Any]:
-        return {"required": {"images": ("IMAGE", {}), "batch_size": _int(1, 1, 4096, step=None)}}
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="RebatchImages",
+            display_name="Rebatch Images",
+            category="image/batch",
+            is_input_list=True,
+            inputs=[io.Image.Input("images"), io.Int.Input("batch_size", default=1, min=1, max=4096)],
+            outputs=[io.Image.Output(is_output_list=True)],
+        )
 
-    def rebatch(self, images: list[torch.Tensor], batch_size: list[int]):
+    @classmethod
+    def execute(cls, images: list[torch.Tensor], batch_size: list[int]) -> io.NodeOutput:
         size = batch_size[0]
         singles = [img[i : i + 1] for img in images for i in range(img.shape[0])]
-        return ([torch.cat(singles[i : i + size], dim=0) for i in range(0, len(singles), size)],)
+        return io.NodeOutput([torch.cat(singles[i : i + size], dim=0) for i in range(0, len(singles), size)])
+
+    rebatch = execute
 
 
 # The `image` domain also carries the file nodes (image_io) and animated savers (animation), which live in

@@ -1,26 +1,24 @@
-"""Mask nodes (ComfyUI's comfy_extras/nodes_mask.py): conversions, solid/crop/composite/grow/feather."""
+"""Mask nodes (ComfyUI's comfy_extras/nodes_mask.py, V3 schema nodes): conversions, solid/crop/composite/
+grow/feather, threshold and the mask preview.
+
+Each node keeps its former V1 method name (`solid`, `invert`, ...) as an alias of `execute`, as ComfyUI
+does, for packs that call these classes directly; the alias returns an `io.NodeOutput` (indexable).
+"""
 
 from __future__ import annotations
-
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from comfy_core.imageops import composite, image_alpha_fix
-from nodes._image_common import MAX_RESOLUTION, paths, temp_prefix
-from nodes.image_io import save_png_batch
+from comfy_core.registry.v3 import io, ui
+from nodes._image_common import MAX_RESOLUTION
 
 MODULE = "comfy_extras.nodes_mask"
-HIDDEN_V3 = {"prompt": ("PROMPT",), "extra_pnginfo": ("EXTRA_PNGINFO",)}
 
 
-def _int(default: int, lo: int, hi: int, **extra: Any) -> tuple[str, dict[str, Any]]:
-    return ("INT", {"default": default, "min": lo, "max": hi, "step": 1, **extra})
-
-
-def _combo(options: list[str]) -> tuple[str, dict[str, Any]]:
-    return ("COMBO", {"multiselect": False, "options": list(options)})
+def _int(id: str, default: int, lo: int = 0, hi: int = MAX_RESOLUTION, **extra) -> io.Int.Input:  # noqa: A002
+    return io.Int.Input(id, default=default, min=lo, max=hi, step=1, **extra)
 
 
 def as_batch(mask: torch.Tensor) -> torch.Tensor:
@@ -32,141 +30,188 @@ def mask_to_image(mask: torch.Tensor) -> torch.Tensor:
     return mask.reshape((-1, 1, mask.shape[-2], mask.shape[-1])).movedim(1, -1).expand(-1, -1, -1, 3)
 
 
-class _MaskNode:
+class _MaskNode(io.ComfyNode):
     RELATIVE_PYTHON_MODULE = MODULE
-    RETURN_TYPES = ("MASK",)
-    CATEGORY = "mask"
 
 
-class ImageCompositeMasked:
-    RELATIVE_PYTHON_MODULE = MODULE
-    RETURN_TYPES = ("IMAGE",)
-    FUNCTION = "composite"
-    CATEGORY = "image"
+class ImageCompositeMasked(_MaskNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="ImageCompositeMasked",
+            category="image",
+            inputs=[
+                io.Image.Input("destination"),
+                io.Image.Input("source"),
+                _int("x", 0),
+                _int("y", 0),
+                io.Boolean.Input("resize_source", default=False),
+                io.Mask.Input("mask", optional=True),
+            ],
+            outputs=[io.Image.Output()],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict[str, Any]:
-        return {
-            "required": {
-                "destination": ("IMAGE", {}),
-                "source": ("IMAGE", {}),
-                "x": _int(0, 0, MAX_RESOLUTION),
-                "y": _int(0, 0, MAX_RESOLUTION),
-                "resize_source": ("BOOLEAN", {"default": False}),
-            },
-            "optional": {"mask": ("MASK", {})},
-        }
-
-    def composite(self, destination, source, x, y, resize_source, mask=None):  # noqa: ANN001
+    def execute(
+        cls,
+        destination: torch.Tensor,
+        source: torch.Tensor,
+        x: int,
+        y: int,
+        resize_source: bool,
+        mask: torch.Tensor | None = None,
+    ) -> io.NodeOutput:
         destination, source = image_alpha_fix(destination, source)
         dest = destination.clone().movedim(-1, 1)
         out = composite(dest, source.movedim(-1, 1), x, y, mask, 1, resize_source)
-        return (out.movedim(1, -1),)
+        return io.NodeOutput(out.movedim(1, -1))
+
+    composite = execute
 
 
-class MaskToImage:
-    RELATIVE_PYTHON_MODULE = MODULE
-    RETURN_TYPES = ("IMAGE",)
-    FUNCTION = "mask_to_image"
-    CATEGORY = "mask"
+class MaskToImage(_MaskNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="MaskToImage",
+            display_name="Convert Mask to Image",
+            category="mask",
+            inputs=[io.Mask.Input("mask")],
+            outputs=[io.Image.Output()],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict[str, Any]:
-        return {"required": {"mask": ("MASK", {})}}
+    def execute(cls, mask: torch.Tensor) -> io.NodeOutput:
+        return io.NodeOutput(mask_to_image(mask))
 
-    def mask_to_image(self, mask: torch.Tensor):
-        return (mask_to_image(mask),)
+    mask_to_image = execute
 
 
 class ImageToMask(_MaskNode):
-    FUNCTION = "image_to_mask"
     channels = ["red", "green", "blue", "alpha"]
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict[str, Any]:
-        return {"required": {"image": ("IMAGE", {}), "channel": _combo(cls.channels)}}
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="ImageToMask",
+            display_name="Convert Image to Mask",
+            category="mask",
+            inputs=[io.Image.Input("image"), io.Combo.Input("channel", options=list(cls.channels))],
+            outputs=[io.Mask.Output()],
+        )
 
-    def image_to_mask(self, image: torch.Tensor, channel: str):
-        return (image[:, :, :, self.channels.index(channel)],)
+    @classmethod
+    def execute(cls, image: torch.Tensor, channel: str) -> io.NodeOutput:
+        return io.NodeOutput(image[:, :, :, cls.channels.index(channel)])
+
+    image_to_mask = execute
 
 
 class ImageColorToMask(_MaskNode):
-    FUNCTION = "image_to_mask"
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="ImageColorToMask",
+            category="mask",
+            inputs=[
+                io.Image.Input("image"),
+                _int("color", 0, hi=0xFFFFFF, display_mode=io.NumberDisplay.number),
+            ],
+            outputs=[io.Mask.Output()],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict[str, Any]:
-        return {"required": {"image": ("IMAGE", {}), "color": _int(0, 0, 0xFFFFFF, display="number")}}
-
-    def image_to_mask(self, image: torch.Tensor, color: int):
+    def execute(cls, image: torch.Tensor, color: int) -> io.NodeOutput:
         rgb = (torch.clamp(image, 0, 1.0) * 255.0).round().to(torch.int)
         packed = (rgb[:, :, :, 0] << 16) + (rgb[:, :, :, 1] << 8) + rgb[:, :, :, 2]
-        return (torch.where(packed == color, 1.0, 0).float(),)
+        return io.NodeOutput(torch.where(packed == color, 1.0, 0).float())
+
+    image_to_mask = execute
 
 
 class SolidMask(_MaskNode):
-    FUNCTION = "solid"
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="SolidMask",
+            category="mask",
+            inputs=[
+                io.Float.Input("value", default=1.0, min=0.0, max=1.0, step=0.01),
+                _int("width", 512, lo=1),
+                _int("height", 512, lo=1),
+            ],
+            outputs=[io.Mask.Output()],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict[str, Any]:
-        return {
-            "required": {
-                "value": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01}),
-                "width": _int(512, 1, MAX_RESOLUTION),
-                "height": _int(512, 1, MAX_RESOLUTION),
-            }
-        }
+    def execute(cls, value: float, width: int, height: int) -> io.NodeOutput:
+        return io.NodeOutput(torch.full((1, height, width), value, dtype=torch.float32))
 
-    def solid(self, value: float, width: int, height: int):
-        return (torch.full((1, height, width), value, dtype=torch.float32),)
+    solid = execute
 
 
 class InvertMask(_MaskNode):
-    FUNCTION = "invert"
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="InvertMask",
+            category="mask",
+            inputs=[io.Mask.Input("mask")],
+            outputs=[io.Mask.Output()],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict[str, Any]:
-        return {"required": {"mask": ("MASK", {})}}
+    def execute(cls, mask: torch.Tensor) -> io.NodeOutput:
+        return io.NodeOutput(1.0 - mask)
 
-    def invert(self, mask: torch.Tensor):
-        return (1.0 - mask,)
+    invert = execute
 
 
 class CropMask(_MaskNode):
-    FUNCTION = "crop"
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="CropMask",
+            category="mask",
+            inputs=[
+                io.Mask.Input("mask"),
+                _int("x", 0),
+                _int("y", 0),
+                _int("width", 512, lo=1),
+                _int("height", 512, lo=1),
+            ],
+            outputs=[io.Mask.Output()],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict[str, Any]:
-        return {
-            "required": {
-                "mask": ("MASK", {}),
-                "x": _int(0, 0, MAX_RESOLUTION),
-                "y": _int(0, 0, MAX_RESOLUTION),
-                "width": _int(512, 1, MAX_RESOLUTION),
-                "height": _int(512, 1, MAX_RESOLUTION),
-            }
-        }
+    def execute(cls, mask: torch.Tensor, x: int, y: int, width: int, height: int) -> io.NodeOutput:
+        return io.NodeOutput(as_batch(mask)[:, y : y + height, x : x + width])
 
-    def crop(self, mask: torch.Tensor, x: int, y: int, width: int, height: int):
-        return (as_batch(mask)[:, y : y + height, x : x + width],)
+    crop = execute
 
 
 class MaskComposite(_MaskNode):
-    FUNCTION = "combine"
     operations = ["multiply", "add", "subtract", "and", "or", "xor"]
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict[str, Any]:
-        return {
-            "required": {
-                "destination": ("MASK", {}),
-                "source": ("MASK", {}),
-                "x": _int(0, 0, MAX_RESOLUTION),
-                "y": _int(0, 0, MAX_RESOLUTION),
-                "operation": _combo(cls.operations),
-            }
-        }
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="MaskComposite",
+            category="mask",
+            inputs=[
+                io.Mask.Input("destination"),
+                io.Mask.Input("source"),
+                _int("x", 0),
+                _int("y", 0),
+                io.Combo.Input("operation", options=list(cls.operations)),
+            ],
+            outputs=[io.Mask.Output()],
+        )
 
-    def combine(self, destination: torch.Tensor, source: torch.Tensor, x: int, y: int, operation: str):
+    @classmethod
+    def execute(
+        cls, destination: torch.Tensor, source: torch.Tensor, x: int, y: int, operation: str
+    ) -> io.NodeOutput:
         output = as_batch(destination).clone()
         source = as_batch(source)
         right = min(x + source.shape[-1], output.shape[-1])
@@ -185,25 +230,29 @@ class MaskComposite(_MaskNode):
         else:
             raise ValueError(f"unknown mask operation {operation!r}")
         output[:, y:bottom, x:right] = result
-        return (torch.clamp(output, 0.0, 1.0),)
+        return io.NodeOutput(torch.clamp(output, 0.0, 1.0))
+
+    combine = execute
 
 
 class FeatherMask(_MaskNode):
-    FUNCTION = "feather"
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="FeatherMask",
+            category="mask",
+            inputs=[
+                io.Mask.Input("mask"),
+                _int("left", 0),
+                _int("top", 0),
+                _int("right", 0),
+                _int("bottom", 0),
+            ],
+            outputs=[io.Mask.Output()],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict[str, Any]:
-        return {
-            "required": {
-                "mask": ("MASK", {}),
-                "left": _int(0, 0, MAX_RESOLUTION),
-                "top": _int(0, 0, MAX_RESOLUTION),
-                "right": _int(0, 0, MAX_RESOLUTION),
-                "bottom": _int(0, 0, MAX_RESOLUTION),
-            }
-        }
-
-    def feather(self, mask: torch.Tensor, left: int, top: int, right: int, bottom: int):
+    def execute(cls, mask: torch.Tensor, left: int, top: int, right: int, bottom: int) -> io.NodeOutput:
         out = as_batch(mask).clone()
         h, w = out.shape[-2], out.shape[-1]
         left, right, top, bottom = min(left, w), min(right, w), min(top, h), min(bottom, h)
@@ -217,7 +266,9 @@ class FeatherMask(_MaskNode):
             out[:, k, :] *= (k + 1) / top
         for k in range(bottom):
             out[:, -k, :] *= (k + 1) / bottom
-        return (out,)
+        return io.NodeOutput(out)
+
+    feather = execute
 
 
 def _morph_step(m: torch.Tensor, grow: bool, tapered: bool) -> torch.Tensor:
@@ -236,64 +287,71 @@ def _morph_step(m: torch.Tensor, grow: bool, tapered: bool) -> torch.Tensor:
 
 
 class GrowMask(_MaskNode):
-    FUNCTION = "expand_mask"
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="GrowMask",
+            display_name="Grow Mask",
+            category="mask",
+            inputs=[
+                io.Mask.Input("mask"),
+                _int("expand", 0, lo=-MAX_RESOLUTION),
+                io.Boolean.Input("tapered_corners", default=True),
+            ],
+            outputs=[io.Mask.Output()],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict[str, Any]:
-        return {
-            "required": {
-                "mask": ("MASK", {}),
-                "expand": _int(0, -MAX_RESOLUTION, MAX_RESOLUTION),
-                "tapered_corners": ("BOOLEAN", {"default": True}),
-            }
-        }
-
-    def expand_mask(self, mask: torch.Tensor, expand: int, tapered_corners: bool):
+    def execute(cls, mask: torch.Tensor, expand: int, tapered_corners: bool) -> io.NodeOutput:
         out = as_batch(mask).clone()
         for _ in range(abs(expand)):
             out = _morph_step(out, expand > 0, tapered_corners)
-        return (out,)
+        return io.NodeOutput(out)
+
+    expand_mask = execute
 
 
 class ThresholdMask(_MaskNode):
-    FUNCTION = "image_to_mask"
-
     @classmethod
-    def INPUT_TYPES(cls) -> dict[str, Any]:
-        return {
-            "required": {
-                "mask": ("MASK", {}),
-                "value": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.01}),
-            }
-        }
-
-    def image_to_mask(self, mask: torch.Tensor, value: float):
-        return ((mask > value).float(),)
-
-
-class MaskPreview:
-    RELATIVE_PYTHON_MODULE = MODULE
-    RETURN_TYPES = ()
-    FUNCTION = "execute"
-    OUTPUT_NODE = True
-    CATEGORY = "mask"
-
-    @classmethod
-    def INPUT_TYPES(cls) -> dict[str, Any]:
-        return {"required": {"mask": ("MASK", {})}, "hidden": dict(HIDDEN_V3)}
-
-    def execute(self, mask: torch.Tensor, prompt: Any = None, extra_pnginfo: Any = None):
-        p = paths()
-        images = save_png_batch(
-            mask_to_image(mask),
-            temp_prefix(),
-            p.get_temp_directory(),
-            "temp",
-            prompt=prompt,
-            extra_pnginfo=extra_pnginfo,
-            compress_level=1,
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="ThresholdMask",
+            category="mask",
+            inputs=[
+                io.Mask.Input("mask"),
+                io.Float.Input("value", default=0.5, min=0.0, max=1.0, step=0.01),
+            ],
+            outputs=[io.Mask.Output()],
         )
-        return {"ui": {"images": images, "animated": (False,)}}
+
+    @classmethod
+    def execute(cls, mask: torch.Tensor, value: float) -> io.NodeOutput:
+        return io.NodeOutput((mask > value).float())
+
+    image_to_mask = execute
+
+
+class MaskPreview(_MaskNode):
+    """Saves the mask as a grey PNG in temp/ (`ComfyUI_temp_<5 letters>_00001_.png`, compress level 1).
+
+    Like ComfyUI's V3 node, the preview carries no workflow metadata (the UI helper gets no class).
+    """
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="MaskPreview",
+            display_name="Preview Mask",
+            category="mask",
+            description="Saves the input images to your ComfyUI output directory.",
+            inputs=[io.Mask.Input("mask")],
+            hidden=[io.Hidden.prompt, io.Hidden.extra_pnginfo],
+            is_output_node=True,
+        )
+
+    @classmethod
+    def execute(cls, mask: torch.Tensor, filename_prefix: str = "ComfyUI") -> io.NodeOutput:
+        return io.NodeOutput(ui=ui.PreviewMask(mask))
 
 
 NODE_CLASS_MAPPINGS = {
@@ -311,6 +369,7 @@ NODE_CLASS_MAPPINGS = {
     "MaskPreview": MaskPreview,
 }
 
+# The schemas' display names, as ComfyUI's loader records them for V3 nodes that set one.
 NODE_DISPLAY_NAME_MAPPINGS = {
     "MaskToImage": "Convert Mask to Image",
     "ImageToMask": "Convert Image to Mask",

@@ -32,6 +32,12 @@ def services(tmp_path):
     runtime.uninstall()
 
 
+def run_v3(cls: type, hidden: dict | None = None, **inputs):
+    """Call a V3 node the way the executor does: a class clone bound to the hidden values, V1 result."""
+    clone = cls.PREPARE_CLASS_CLONE(hidden or {})
+    return getattr(clone, clone.FUNCTION)(**inputs)
+
+
 def ramp_image(b: int = 2, h: int = 3, w: int = 5) -> torch.Tensor:
     return torch.linspace(0, 1, b * h * w * 3).reshape(b, h, w, 3)
 
@@ -176,8 +182,13 @@ def test_load_multiframe_and_exif_transpose(services) -> None:
 
 def test_save_animated_png_comf_chunks(services) -> None:
     images = ramp_image(3, 4, 4)
-    out = SaveAnimatedPNG().save_images(
-        images, fps=10.0, compress_level=4, filename_prefix="anim/a", prompt=PROMPT, extra_pnginfo=EXTRA
+    out = run_v3(
+        SaveAnimatedPNG,
+        {"prompt": PROMPT, "extra_pnginfo": EXTRA},
+        images=images,
+        fps=10.0,
+        compress_level=4,
+        filename_prefix="anim/a",
     )
     assert out == {
         "ui": {
@@ -193,21 +204,21 @@ def test_save_animated_png_comf_chunks(services) -> None:
     assert read_workflow_metadata(path) == {"prompt": PROMPT, "workflow": EXTRA["workflow"]}
     with Image.open(path) as im:
         assert im.n_frames == 3 and im.info.get("duration") == 100
-    second = SaveAnimatedPNG().save_images(images[:1], fps=6.0, compress_level=1, filename_prefix="anim/a")
+    second = run_v3(SaveAnimatedPNG, images=images[:1], fps=6.0, compress_level=1, filename_prefix="anim/a")
     assert second["ui"] == {"images": [{"filename": "a_00002_.png", "subfolder": "anim", "type": "output"}]}
 
 
 def test_save_animated_webp_exif(services) -> None:
     images = ramp_image(2, 8, 8)
-    out = SaveAnimatedWEBP().save_images(
-        images,
+    out = run_v3(
+        SaveAnimatedWEBP,
+        {"prompt": PROMPT, "extra_pnginfo": EXTRA},
+        images=images,
         fps=4.0,
         filename_prefix="w",
         lossless=True,
         quality=80,
         method="fastest",
-        prompt=PROMPT,
-        extra_pnginfo=EXTRA,
     )
     entry = out["ui"]["images"][0]
     assert entry == {"filename": "w_00001_.webp", "subfolder": "", "type": "output"}

@@ -97,3 +97,5 @@ def test_matches_reference(name: str, reference: dict) -> None:
     else:
         assert mod.NODE_DISPLAY_NAME_MAPPINGS[name] == expected_display
     assert callable(getattr(cls(), cls.FUNCTION))
+    # ComfyUI's V3 schema nodes are the ones whose record carries every key (output_matchtypes included)
+    assert bool(getattr(cls, "_COMFY_V3", False)) == ("output_matchtypes" in ref), name

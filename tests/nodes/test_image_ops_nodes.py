@@ -237,7 +237,7 @@ def test_rebatch_images() -> None:
     (out,) = RebatchImages().rebatch(batches, [2])
     assert [o.shape[0] for o in out] == [2, 2, 1]
     assert torch.equal(torch.cat(out), torch.cat(batches))
-    assert RebatchImages.INPUT_IS_LIST is True and RebatchImages.OUTPUT_IS_LIST == (True,)
+    assert RebatchImages.INPUT_IS_LIST is True and list(RebatchImages.OUTPUT_IS_LIST) == [True]
 
 
 def test_composite_and_repeat_helpers() -> None:

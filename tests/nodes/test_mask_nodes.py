@@ -6,8 +6,10 @@ import os
 import re
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from comfy_core import runtime
 from comfy_core.paths import Paths
@@ -145,10 +147,14 @@ def test_image_composite_masked() -> None:
 def test_mask_preview_writes_temp_png(tmp_path) -> None:
     runtime.install(runtime.Services(paths=Paths(tmp_path), config=SimpleNamespace(disable_metadata=None)))
     try:
-        out = MaskPreview().execute(torch.full((1, 2, 2), 1.0), prompt={"a": 1})
+        clone = MaskPreview.PREPARE_CLASS_CLONE({"prompt": {"a": 1}})
+        out = getattr(clone, clone.FUNCTION)(mask=torch.tensor([[[1.0, 0.5]]]))
     finally:
         runtime.uninstall()
     (entry,) = out["ui"]["images"]
     assert out["ui"]["animated"] == (False,)
     assert entry["type"] == "temp" and re.fullmatch(r"ComfyUI_temp_[a-z]{5}_00001_\.png", entry["filename"])
     assert os.path.isfile(tmp_path / "temp" / entry["filename"])
+    with Image.open(tmp_path / "temp" / entry["filename"]) as im:
+        assert im.mode == "RGB" and np.array(im).tolist() == [[[255, 255, 255], [127, 127, 127]]]
+        assert "prompt" not in im.info  # ComfyUI's V3 preview helper gets no class: no workflow metadata
