@@ -123,3 +123,28 @@ def test_crop_pixels_to_multiple_is_centred() -> None:
     out = crop_pixels_to_multiple(img, 8)
     assert out.shape == (1, 16, 16, 3)
     assert torch.equal(out, img[:, 2:18, 1:17])
+
+
+@torch.no_grad()
+def test_image_codec_conventions() -> None:
+    from comfy_core.models.vae_codec import (
+        decode_latent,
+        decode_latent_tiled,
+        encode_image,
+        encode_image_tiled,
+    )
+
+    vae = _vae()
+    image = torch.rand(2, 35, 42, 4)  # RGBA, not a multiple of 8
+    latent = encode_image(vae, image, batch_size=1)
+    cropped = image[:, 1:33, 1:41, :3].movedim(-1, 1) * 2 - 1
+    torch.testing.assert_close(latent, vae.encode(cropped), atol=1e-5, rtol=0)
+    out = decode_latent(vae, latent)
+    assert out.shape == (2, 32, 40, 3) and out.min() >= 0 and out.max() <= 1
+    torch.testing.assert_close(
+        out, ((vae.decode(latent) + 1) / 2).clamp(0, 1).movedim(1, -1), atol=1e-5, rtol=0
+    )
+    # tile larger than the image: one tile per pass, same as untiled
+    torch.testing.assert_close(decode_latent_tiled(vae, latent, 512, 64), out, atol=2e-5, rtol=0)
+    tiled = encode_image_tiled(vae, image, 512, 64)
+    torch.testing.assert_close(tiled, latent, atol=2e-5, rtol=0)
