@@ -18,6 +18,7 @@ MAX_RESOLUTION = 16384
 # NODE_DISPLAY_NAME_MAPPINGS.
 DOMAIN_MODULES: tuple[str, ...] = (
     "loaders",
+    "lora",
     "sampling",
     "custom_sampling",
     "conditioning",

@@ -12,15 +12,22 @@ from __future__ import annotations
 
 import copy
 import uuid
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import torch
 
-# An adapter turns (weight, strength) into a patched weight; weight adapters (LoRA, LoHa, ...) live in
-# comfy_core.patching and implement `apply(weight: Tensor, strength: float) -> Tensor` (the delta added).
+# One recorded patch: (strength_patch, adapter, strength_model). Adapters live in comfy_core.patching
+# (LoRA, LoHa, LoKr, diff, set ...): `apply(weight_fp32, strength) -> weight`, or only
+# `delta(weight_fp32, key_shape=...) -> Tensor` (the change at strength 1). A plain tensor is a full diff.
 WeightPatch = tuple[float, Any, float]
+FP8_DTYPES = tuple(
+    getattr(torch, n)
+    for n in ("float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz")
+    if hasattr(torch, n)
+)
 
 
 def _get_attr(obj: Any, path: str) -> Any:
@@ -36,18 +43,49 @@ def _set_attr(obj: Any, path: str, value: Any) -> None:
     setattr(obj, parts[-1], value)
 
 
-def apply_weight_patches(weight: torch.Tensor, patches: list[WeightPatch]) -> torch.Tensor:
-    """weight * strength_model + strength * delta for each patch, computed in fp32, cast back."""
+def _key_seed(key: str) -> int:
+    return zlib.crc32(key.encode("utf-8"))
+
+
+def stochastic_round(value: torch.Tensor, dtype: torch.dtype, seed: int = 0) -> torch.Tensor:
+    """Cast fp32 -> `dtype`; fp8 targets round stochastically between the two neighbouring fp8 values
+    (seeded per weight key, so patching is reproducible), which keeps small LoRA deltas from vanishing
+    in fp8's coarse grid. Other dtypes use round-to-nearest."""
+    if dtype not in FP8_DTYPES:
+        return value.to(dtype)
+    info = torch.finfo(dtype)
+    x = value.float().clamp(info.min, info.max)
+    nearest = x.to(dtype)
+    near = nearest.float()
+    bits = nearest.view(torch.uint8).to(torch.int16)
+    # fp8 is sign-magnitude: +1 on the low 7 bits moves away from zero, -1 towards it
+    away = x.abs() > near.abs()
+    # (the step towards zero is only taken from non-zero magnitudes: x == near there, probability 0)
+    other_bits = torch.where(away, bits + 1, bits - 1).clamp(0, 255)
+    other = other_bits.to(torch.uint8).view(dtype).float()
+    other = torch.where(torch.isfinite(other) & (other.abs() <= info.max), other, near)
+    gap = (other - near).abs()
+    prob = torch.where(gap > 0, (x - near).abs() / gap.clamp_min(1e-30), torch.zeros_like(x))
+    g = torch.Generator(device=x.device).manual_seed(seed)
+    u = torch.rand(x.shape, generator=g, device=x.device)
+    return torch.where(u < prob, other, near).to(dtype)
+
+
+def apply_weight_patches(weight: torch.Tensor, patches: list[WeightPatch], key: str = "") -> torch.Tensor:
+    """weight * strength_model, then each adapter at its strength; computed in fp32, cast back."""
     out = weight.to(torch.float32)
     for strength_patch, adapter, strength_model in patches:
         if strength_model != 1.0:
             out = out * strength_model
         if isinstance(adapter, torch.Tensor):  # a plain full-weight difference ("diff")
-            delta = adapter.to(device=out.device, dtype=torch.float32).reshape(out.shape)
+            out = out + strength_patch * adapter.to(device=out.device, dtype=torch.float32).reshape(out.shape)
+        elif hasattr(adapter, "apply"):
+            out = adapter.apply(out, strength_patch)
         else:
-            delta = adapter.delta(out, key_shape=out.shape)
-        out = out + strength_patch * delta
-    return out.to(weight.dtype)
+            out = out + strength_patch * adapter.delta(out, key_shape=out.shape)
+    if out.shape != weight.shape:  # a padding adapter (reshape_weight) outgrew the tensor; keep the fit
+        out = out[tuple(slice(0, d) for d in weight.shape)]
+    return stochastic_round(out, weight.dtype, _key_seed(key))
 
 
 class ModelPatcher:
@@ -97,14 +135,37 @@ class ModelPatcher:
         self, patches: dict[str, Any], strength_patch: float = 1.0, strength_model: float = 1.0
     ) -> list[str]:
         """Record patches for keys of this model's state dict; returns the keys that matched."""
+        from comfy_core.patching.adapters import as_adapter
+
         own = self.model.state_dict()
         added = []
         for key, adapter in patches.items():
             if key in own:
-                self.patches.setdefault(key, []).append((strength_patch, adapter, strength_model))
+                self.patches.setdefault(key, []).append((strength_patch, as_adapter(adapter), strength_model))
                 added.append(key)
         self.patches_uuid = uuid.uuid4()
         return added
+
+    def get_key_patches(self, filter_prefix: str | None = None) -> dict[str, list]:
+        """{key: [original weight, *patches]} (ComfyUI's shape; model-merge nodes read it)."""
+        out: dict[str, list] = {}
+        for key, tensor in self.model.state_dict().items():
+            if filter_prefix is not None and not key.startswith(filter_prefix):
+                continue
+            out[key] = [self._backup.get(key, tensor), *self.patches.get(key, [])]
+        return out
+
+    def weight_patch_function(self, key: str) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """For weights that stay off the device (partial loading): a function the layer ops apply to the
+        cast weight on every forward, giving the same values as patching in place."""
+        plist = self.patches.get(key)
+        if not plist:
+            return None
+
+        def patched(weight: torch.Tensor) -> torch.Tensor:
+            return apply_weight_patches(weight, plist, key)
+
+        return patched
 
     def add_object_patch(self, name: str, obj: Any) -> None:
         self.object_patches[name] = obj
@@ -122,12 +183,16 @@ class ModelPatcher:
         if disable_cfg1_optimization:
             self.model_options["disable_cfg1_optimization"] = True
 
-    def set_model_sampler_post_cfg_function(self, fn: Callable, disable_cfg1_optimization: bool = False) -> None:
+    def set_model_sampler_post_cfg_function(
+        self, fn: Callable, disable_cfg1_optimization: bool = False
+    ) -> None:
         self.model_options.setdefault("sampler_post_cfg_function", []).append(fn)
         if disable_cfg1_optimization:
             self.model_options["disable_cfg1_optimization"] = True
 
-    def set_model_sampler_pre_cfg_function(self, fn: Callable, disable_cfg1_optimization: bool = False) -> None:
+    def set_model_sampler_pre_cfg_function(
+        self, fn: Callable, disable_cfg1_optimization: bool = False
+    ) -> None:
         self.model_options.setdefault("sampler_pre_cfg_function", []).append(fn)
         if disable_cfg1_optimization:
             self.model_options["disable_cfg1_optimization"] = True
@@ -142,7 +207,9 @@ class ModelPatcher:
         to = self.model_options["transformer_options"]
         to.setdefault("patches", {}).setdefault(name, []).append(patch)
 
-    def set_model_patch_replace(self, patch: Any, name: str, block_name: str, number: int, idx: int | None = None) -> None:
+    def set_model_patch_replace(
+        self, patch: Any, name: str, block_name: str, number: int, idx: int | None = None
+    ) -> None:
         to = self.model_options["transformer_options"]
         key = (block_name, number) if idx is None else (block_name, number, idx)
         to.setdefault("patches_replace", {}).setdefault(name, {})[key] = patch
@@ -183,7 +250,7 @@ class ModelPatcher:
                         continue
                     tensor = params[key]
                     self._backup[key] = tensor.detach().clone()
-                    tensor.copy_(apply_weight_patches(tensor.detach(), plist))
+                    tensor.copy_(apply_weight_patches(tensor.detach(), plist, key))
         return self.model
 
     def unpatch_model(self, device_to: torch.device | str | None = None) -> None:

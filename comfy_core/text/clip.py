@@ -1,8 +1,8 @@
 """The CLIP object handed between nodes (ComfyUI's comfy.sd.CLIP, text side).
 
 Clones share the encoder weights and tokenizers; the chosen hidden layer and the recorded weight
-patches are per clone. Weight patches are only recorded here (`patches`): applying them is the
-patching layer's job.
+patches are per clone. Weight patches (LoRA) live in a ModelPatcher over the encoder stack and are
+applied for the duration of each encode (and of a checkpoint export), then removed.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from comfy_core.memory.patcher import ModelPatcher
 from comfy_core.text.checkpoint import SourceInfo, export_checkpoint
 from comfy_core.text.convert import find_text_encoders
 from comfy_core.text.encoder import TextEncoderStack
@@ -54,7 +55,8 @@ class CLIP:
         self.tokenizer = tokenizer
         self.sources = dict(sources or {})
         self.layer_idx: int | None = None
-        self.patches: dict[str, list[tuple]] = {}
+        device = next(cond_stage_model.parameters(), torch.empty(0)).device
+        self.patcher = ModelPatcher(cond_stage_model, load_device=device, offload_device=device)
         # Conditioning lives on the intermediate device (CPU), wherever the encoder runs.
         self.output_device = torch.device("cpu")
 
@@ -62,8 +64,12 @@ class CLIP:
         other = CLIP(self.kind, self.cond_stage_model, self.tokenizer, self.sources)
         other.layer_idx = self.layer_idx
         other.output_device = self.output_device
-        other.patches = {k: list(v) for k, v in self.patches.items()}
+        other.patcher = self.patcher.clone()
         return other
+
+    @property
+    def patches(self) -> dict[str, list[tuple]]:
+        return self.patcher.patches
 
     def clip_layer(self, layer_idx: int | None) -> None:
         self.layer_idx = layer_idx
@@ -76,7 +82,8 @@ class CLIP:
     ) -> Any:
         """`return_pooled="unprojected"` returns the pooled output without text_projection."""
         projected = False if return_pooled == "unprojected" else None
-        cond, pooled = self.cond_stage_model.encode_token_weights(tokens, self.layer_idx, projected)
+        with self.patcher.patched(self.patcher.load_device):
+            cond, pooled = self.cond_stage_model.encode_token_weights(tokens, self.layer_idx, projected)
         cond, pooled = cond.to(self.output_device), pooled.to(self.output_device)
         if return_dict:
             return {"cond": cond, "pooled_output": pooled}
@@ -134,15 +141,12 @@ class CLIP:
     def add_patches(
         self, patches: Mapping[str, Any], strength_patch: float = 1.0, strength_model: float = 1.0
     ) -> list[str]:
-        """Record weight patches for keys of `get_sd()`; returns the keys taken (LoRA seam)."""
-        known = set(self.cond_stage_model.state_dict().keys())
-        taken = []
-        for key, value in patches.items():
-            if key in known:
-                self.patches.setdefault(key, []).append((strength_patch, value, strength_model))
-                taken.append(key)
-        return taken
+        """Add weight patches for keys of `get_sd()`; returns the keys taken."""
+        return self.patcher.add_patches(dict(patches), strength_patch, strength_model)
 
     def checkpoint_state_dict(self, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
-        """Weights under the checkpoint names and dtypes of this kind (see checkpoint.py)."""
-        return export_checkpoint(self, dtype)
+        """Weights under the checkpoint names and dtypes of this kind (see checkpoint.py), patches applied."""
+        if not self.patcher.patches:
+            return export_checkpoint(self, dtype)
+        with self.patcher.patched(self.patcher.load_device):
+            return {k: v.clone() for k, v in export_checkpoint(self, dtype).items()}
