@@ -20,7 +20,7 @@ from nodes.loaders import (
     UNETLoader,
     VAELoader,
 )
-from tests.fixtures.sd_env import CKPT, CLIP_L, UNET, VAE_FILE, install_services, make_base
+from tests.fixtures.sd_env import CKPT, CLIP_L, UNET, VAE_FILE, install_services, make_base, single_thread
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,8 @@ def base(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(autouse=True)
 def services(base) -> Iterator[runtime.Services]:
-    yield install_services(base)
+    with single_thread():
+        yield install_services(base)
     runtime.uninstall()
 
 
@@ -38,7 +39,8 @@ def services(base) -> Iterator[runtime.Services]:
 def loaded(base):
     install_services(base)
     try:
-        return CheckpointLoaderSimple().load_checkpoint(CKPT)
+        with single_thread():
+            return CheckpointLoaderSimple().load_checkpoint(CKPT)
     finally:
         runtime.uninstall()
 
