@@ -32,6 +32,7 @@ class Family:
     latent_format: LatentFormat
     prediction: str  # "eps" | "v_prediction" (comfy_core.sampling.model_sampling names)
     text_encoders: tuple[TextEncoderSpec, ...]
+    text_kind: str  # comfy_core.text kind ("sd1", "sd2", "sdxl", "sdxl_refiner") for load_text_encoders
     memory_usage_factor: float
     # structure this family's UNet must have
     levels: int

@@ -95,6 +95,7 @@ def merge_checkpoint(
     family: Family,
     *,
     ignored: Mapping[str, torch.Tensor] | None = None,
+    prefixed: Mapping[str, torch.Tensor] | None = None,
     comfyui_markers: bool = True,
 ) -> dict[str, torch.Tensor]:
     """Inverse of split_checkpoint: the single-file layout CheckpointSave writes.
@@ -102,7 +103,8 @@ def merge_checkpoint(
     With `comfyui_markers` the file gets what ComfyUI's save adds: an empty `v_pred` tensor for
     v-prediction models (`ztsnr` too for zero-terminal-SNR ones) and, for SDXL, CLIP-L's int64
     `position_ids` when the encoder's own dict lacks them. Pass `ignored` (split's "ignored" part) and
-    `comfyui_markers=False` to rebuild an original file key for key.
+    `comfyui_markers=False` to rebuild an original file key for key. `prefixed` holds tensors that already
+    carry checkpoint names (e.g. `comfy_core.text.checkpoint.export_checkpoint`) and is copied verbatim.
     """
     out: dict[str, torch.Tensor] = {}
     for k, v in parts.get("unet", {}).items():
@@ -117,6 +119,7 @@ def merge_checkpoint(
             )
         for k, v in sub.items():
             out[specs[name].prefix + k] = v
+    out.update(prefixed or {})
     if comfyui_markers:
         if family.adm == "sdxl" and "clip_l" in parts.get("text_encoders", {}):
             pid = specs["clip_l"].prefix + "transformer.text_model.embeddings.position_ids"
