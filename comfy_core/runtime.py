@@ -22,6 +22,7 @@ class Services:
     server: Any = None  # the running server object (routes, loop, client ids) or None when headless
     executor: Any = None  # execution.PromptExecutor
     memory: Any = None  # comfy_core.memory manager (numeric side)
+    device: Any = None  # comfy_core.device.DevicePolicy (probed once at start-up)
     config: Any = None  # parsed command-line configuration
 
 

@@ -12,6 +12,7 @@ from comfy_core.models.taesd import TAESD
 from comfy_core.models.unet import UNetModel, UNetParams
 from comfy_core.models.vae import AutoencoderKL, vae_params_from_state_dict
 from comfy_core.ops import Operations, pick_operations
+from comfy_core.ops.ops import FP8_DTYPES
 
 
 def build_model_sampling(family: Family) -> torch.nn.Module:
@@ -36,7 +37,11 @@ def build_diffusion_model(
     compute_dtype: torch.dtype | None = None,
     operations: Operations | None = None,
 ) -> DiffusionWrapper:
-    """UNet (weights stored in `dtype`, run in `compute_dtype`) + model sampling, as one DiffusionWrapper."""
+    """UNet (weights stored in `dtype`, run in `compute_dtype`) + model sampling, as one DiffusionWrapper.
+
+    fp8-stored weights need a compute dtype; fp32 is assumed when none is given."""
+    if compute_dtype is None and dtype in FP8_DTYPES:
+        compute_dtype = torch.float32
     ops = operations or pick_operations(dtype, compute_dtype)
     unet = UNetModel(params, dtype=dtype, device=device, operations=ops)
     if unet_state_dict is not None:

@@ -170,7 +170,7 @@ class DiffusionWrapper(nn.Module):
             if image.shape[1:] != noise.shape[1:]:
                 image = common_upscale(image, noise.shape[-1], noise.shape[-2], "bilinear", "center")
             image = resize_to_batch_size(image, noise.shape[0])
-        if mask is None:
+        if mask is None or image is None:
             blank = torch.ones_like(noise)
             for c, v in enumerate(BLANK_INPAINT_LATENT):
                 blank[:, c] *= v

@@ -180,3 +180,15 @@ def test_checkpoint_built_sdxl_fingerprint() -> None:
     sigma = torch.tensor([2.0])
     out = model.apply_model(noise * sigma, sigma, **kw)
     torch.testing.assert_close(out[0, 0, :3, :3], torch.tensor(SDXL_FINGERPRINT), atol=1e-4, rtol=0)
+
+
+@torch.no_grad()
+def test_fp8_storage_wrapper_computes_in_fp32() -> None:
+    ref = _wrapper()
+    fp8 = build_diffusion_model(
+        get_family("sd15"), TINY, ref.diffusion_model.state_dict(), dtype=torch.float8_e4m3fn
+    )
+    assert fp8.get_dtype() == torch.float32
+    x, sigma, ctx = torch.randn(1, 4, 8, 8), torch.tensor([3.0]), torch.randn(1, 3, 16)
+    a, b = ref.apply_model(x, sigma, c_crossattn=ctx), fp8.apply_model(x, sigma, c_crossattn=ctx)
+    assert (a - b).abs().max() < 0.2 * a.abs().max()
