@@ -95,12 +95,14 @@ def build_executor(config: Config, registry: Any, sink: Any) -> Any:
 def build_services(config: Config, sink_factory: Any) -> runtime.Services:
     """Everything but the HTTP app; `sink_factory(services)` makes the executor's event sink."""
     from comfy_core.compat import install_aliases
+    from comfy_core.device import setup_devices
 
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     paths = build_paths(config)
     install_aliases()
-    services = runtime.install(runtime.Services(paths=paths, config=config))
+    device = setup_devices(config)
+    services = runtime.install(runtime.Services(paths=paths, config=config, device=device))
     services.sink = sink_factory(services)
     services.registry = build_registry(config, paths)
     services.executor = build_executor(config, services.registry, services.sink)
