@@ -115,11 +115,15 @@ async def post_queue(request: web.Request) -> web.Response:
 
 async def get_history(request: web.Request) -> web.Response:
     query = request.rel_url.query
+    # One message per parameter, worded as ComfyUI's server words them (its tests compare the body).
     try:
         max_items = int(query["max_items"]) if "max_items" in query else None
+    except ValueError:
+        return json_error(400, "max_items must be an integer")
+    try:
         offset = int(query.get("offset", -1))
     except ValueError:
-        return json_error(400, "max_items and offset must be integers")
+        return json_error(400, "offset must be an integer")
     return web.json_response(request.config_dict[QUEUE].get_history(max_items=max_items, offset=offset))
 
 
