@@ -28,6 +28,9 @@ DOMAIN_MODULES: tuple[str, ...] = (
     "mask",
 )
 
+# Functions (not nodes) that custom packs import from ComfyUI's nodes.py -> the domain module defining each.
+HELPERS: dict[str, str] = {"common_ksampler": "sampling"}
+
 log = logging.getLogger(__name__)
 
 
@@ -59,6 +62,8 @@ def __getattr__(name: str) -> Any:
     classes = globals()["NODE_CLASS_MAPPINGS"]
     if name in classes:
         return classes[name]
+    if name in HELPERS:
+        return getattr(importlib.import_module(f"{__name__}.{HELPERS[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -243,3 +243,10 @@ def test_interrupt_stops_sampling(pipe) -> None:
     flag.set()
     with pytest.raises(InterruptProcessingException):
         _run_in_context(lambda: run_ksampler(pipe), flag)
+
+
+def test_common_ksampler_is_importable_from_nodes() -> None:
+    import nodes
+    import nodes.sampling
+
+    assert nodes.common_ksampler is nodes.sampling.common_ksampler
