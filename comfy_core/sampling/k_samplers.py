@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from scipy import integrate
 
 from comfy_core.sampling.k_common import (
     UncondCapture,
@@ -327,6 +326,8 @@ def linear_multistep_coeff(order: int, t: Any, i: int, j: int) -> float:
                 continue
             prod *= (tau - t[i - k]) / (t[i - j] - t[i - k])
         return prod
+
+    from scipy import integrate  # imported here: only lms needs it, and it is slow to import
 
     return integrate.quad(fn, t[i], t[i + 1], epsrel=1e-4)[0]
 

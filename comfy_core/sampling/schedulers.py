@@ -13,7 +13,6 @@ from functools import partial
 from typing import Any, NamedTuple
 
 import numpy
-import scipy.stats
 import torch
 
 
@@ -116,6 +115,8 @@ def normal_scheduler(model_sampling: Any, steps: int, sgm: bool = False, floor: 
 def beta_scheduler(model_sampling: Any, steps: int, alpha: float = 0.6, beta: float = 0.6) -> torch.Tensor:
     """Timesteps at Beta(alpha, beta) quantiles (Lee et al. 2024, "Beta Sampling is All You Need",
     arXiv:2407.12173); repeated table indices are dropped."""
+    import scipy.stats  # imported here: it costs ~2 s of server start-up
+
     total_timesteps = len(model_sampling.sigmas) - 1
     ts = 1 - numpy.linspace(0, 1, steps, endpoint=False)
     ts = numpy.rint(scipy.stats.beta.ppf(ts, alpha, beta) * total_timesteps)
