@@ -1,8 +1,8 @@
 """End-to-end Stable Diffusion through the nodes on a full-size random checkpoint: load, text encode,
 KSampler steps, VAE decode and peak memory, the way a user's txt2img workflow runs.
 
-    python bench/sd_workflow.py                         # SD1.5 at 256x256 and SDXL at 512x512, 4 steps
-    python bench/sd_workflow.py --family sd15 --size 512 --steps 8
+    python bench/sd_pipeline.py                         # SD1.5 at 256x256 and SDXL at 512x512, 4 steps
+    python bench/sd_pipeline.py --family sd15 --size 512 --steps 8
 
 The checkpoint is written from the tensor manifest of the real file (names, shapes, fp16 dtypes) with
 seeded random weights into a temporary directory; each family is measured in a fresh process so the
@@ -153,7 +153,7 @@ def main() -> None:
         print(json.dumps(measure(Path(base), ckpt, int(size), int(steps))))
         return
     families = ["sd15", "sdxl"] if args.family == "both" else [args.family]
-    with tempfile.TemporaryDirectory(prefix="sd_workflow_bench_") as tmp:
+    with tempfile.TemporaryDirectory(prefix="sd_pipeline_bench_") as tmp:
         for family in families:
             size = args.size or DEFAULT_SIZE[family]
             result = run_family(family, size, args.steps, Path(tmp), args.threads)
