@@ -33,7 +33,12 @@ from comfy_core.graph.invoke import (
 from comfy_core.graph.links import ExecutionBlocker, is_link
 from comfy_core.graph.progress_state import ProgressState
 from comfy_core.graph.prompt import DuplicateNodeError, DynamicPrompt
-from comfy_core.progress import InterruptFlag, InterruptProcessingException
+from comfy_core.progress import (
+    InterruptFlag,
+    InterruptProcessingException,
+    reset_prompt_extra_data,
+    set_prompt_extra_data,
+)
 from comfy_core.registry.inputs import input_types, is_v3
 
 log = logging.getLogger(__name__)
@@ -386,6 +391,7 @@ class PromptExecutor:
         self.status_messages = []
         self.success = True
         run = _PromptRun(self, prompt, prompt_id, dict(extra_data or {}))
+        extra_token = set_prompt_extra_data(run.extra_data)  # e.g. preview_method, read by node code
         try:
             self._add_message(run, "execution_start", {"prompt_id": prompt_id}, broadcast=False)
             await self.caches.set_prompt(run.dynprompt, prompt.keys(), run.is_changed, run.include_node_id)
@@ -398,6 +404,7 @@ class PromptExecutor:
                 meta[node_id] = ui["meta"]
             self.history_result = {"outputs": outputs, "meta": meta}
         finally:
+            reset_prompt_extra_data(extra_token)
             self.current_node = None
             self.current_prompt_id = None
 

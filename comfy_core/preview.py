@@ -1,6 +1,6 @@
 """Per-step sampler progress with latent previews (ComfyUI's `latent_preview.py`).
 
-Methods (`--preview-method`): `none` (progress only, the default), `latent2rgb` (the family's linear
+Methods (`--preview-method`, overridden per prompt by a valid `extra_data.preview_method`): `none` (progress only, the default), `latent2rgb` (the family's linear
 latent -> RGB factors), `taesd` (the family's TAESD decoder from `models/vae_approx`), `auto` (TAESD when
 its decoder file is present, else latent2rgb). The sampler callback reports `step + 1 / total` through
 `comfy_core.progress.report_progress` (which also raises when the prompt was interrupted) with a
@@ -17,12 +17,13 @@ import torch
 from PIL import Image
 
 from comfy_core import runtime
-from comfy_core.progress import report_progress
+from comfy_core.progress import prompt_extra_data, report_progress
 
 log = logging.getLogger(__name__)
 
 PREVIEW_FORMAT = "JPEG"
 DEFAULT_PREVIEW_SIZE = 512
+PREVIEW_METHODS = ("none", "auto", "latent2rgb", "taesd")
 
 
 def to_image(rgb: torch.Tensor) -> Image.Image:
@@ -60,7 +61,13 @@ def _config_value(name: str, default: Any) -> Any:
 
 
 def preview_method() -> str:
-    return str(_config_value("preview_method", "none"))
+    """The running prompt's `extra_data.preview_method` when it names a method (`default` or anything
+    else falls back), else the configured one (a string or a compat LatentPreviewMethod member)."""
+    override = prompt_extra_data().get("preview_method")
+    if override in PREVIEW_METHODS:
+        return str(override)
+    configured = _config_value("preview_method", "none")
+    return str(getattr(configured, "value", configured))
 
 
 def preview_size() -> int:

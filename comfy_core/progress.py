@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextvars
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Protocol
 
 
@@ -55,6 +57,11 @@ _CURRENT: contextvars.ContextVar[ExecutingContext | None] = contextvars.ContextV
 )
 
 
+_PROMPT_EXTRA_DATA: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar(
+    "comfy_core_prompt_extra_data", default=None
+)
+
+
 def get_executing_context() -> ExecutingContext | None:
     return _CURRENT.get()
 
@@ -65,6 +72,20 @@ def set_executing_context(ctx: ExecutingContext | None) -> contextvars.Token:
 
 def reset_executing_context(token: contextvars.Token) -> None:
     _CURRENT.reset(token)
+
+
+def prompt_extra_data() -> Mapping[str, Any]:
+    """The running prompt's `extra_data` (read-only; empty outside a prompt), e.g. its `preview_method`."""
+    return _PROMPT_EXTRA_DATA.get() or {}
+
+
+def set_prompt_extra_data(extra_data: Mapping[str, Any] | None) -> contextvars.Token:
+    """The executor makes a prompt's `extra_data` visible to node code until `reset_prompt_extra_data`."""
+    return _PROMPT_EXTRA_DATA.set(None if extra_data is None else MappingProxyType(dict(extra_data)))
+
+
+def reset_prompt_extra_data(token: contextvars.Token) -> None:
+    _PROMPT_EXTRA_DATA.reset(token)
 
 
 def throw_if_interrupted() -> None:

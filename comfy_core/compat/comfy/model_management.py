@@ -1,8 +1,10 @@
 """ComfyUI's `comfy.model_management`: devices, memory queries and the interrupt switch.
 
-Device and memory questions go to the running instance's memory manager when it offers the function
-(same name); otherwise they are answered from the configuration and torch. Unknown names are looked up on
-the memory manager. Torch is imported inside the functions.
+Device and memory questions go to the running instance's memory manager (`services.memory`) or device
+policy (`services.device`) when one offers the function under ComfyUI's name; otherwise they are answered
+from the configuration and torch (CPU-friendly fallbacks: loading functions do nothing, because comfy-core
+places models where they are used). Unknown names are looked up on the memory manager, then the device
+policy. Torch is imported inside the functions: this module is preloaded and must stay torch-free.
 """
 
 from __future__ import annotations
@@ -21,6 +23,16 @@ def _services() -> Any:
 
 
 def _memory_function(name: str) -> Any:
+    """`name` on the memory manager, else on the device policy, else None."""
+    services = _services()
+    for owner in (getattr(services, "memory", None), getattr(services, "device", None)):
+        own = getattr(owner, name, None) if owner is not None else None
+        if own is not None:
+            return own
+    return None
+
+
+def _manager_function(name: str) -> Any:
     memory = getattr(_services(), "memory", None)
     return getattr(memory, name, None) if memory is not None else None
 
@@ -128,6 +140,200 @@ def soft_empty_cache(force: bool = False) -> None:
         torch.cuda.ipc_collect()
 
 
+# ---- loading and freeing (the memory manager's job; no-ops without one) ------------------------
+def load_models_gpu(
+    models: list,
+    memory_required: int = 0,
+    force_patch_weights: bool = False,
+    minimum_memory_required: int | None = None,
+    force_full_load: bool = False,
+) -> None:
+    own = _manager_function("load_models_gpu")
+    if own is not None:
+        own(
+            models,
+            memory_required=memory_required,
+            force_patch_weights=force_patch_weights,
+            minimum_memory_required=minimum_memory_required,
+            force_full_load=force_full_load,
+        )
+
+
+def load_model_gpu(model: Any) -> None:
+    load_models_gpu([model])
+
+
+def free_memory(memory_required: int, device: Any, keep_loaded: list | None = None) -> Any:
+    own = _manager_function("free_memory")
+    if own is not None:
+        return own(memory_required, device, keep_loaded=keep_loaded or [])
+    soft_empty_cache()
+    return []
+
+
+def unload_all_models() -> None:
+    own = _manager_function("unload_all_models")
+    if own is not None:
+        own()
+        return
+    soft_empty_cache()
+
+
+def cleanup_models() -> None:
+    own = _manager_function("cleanup_models")
+    if own is not None:
+        own()
+
+
+def cleanup_models_gc() -> None:
+    own = _manager_function("cleanup_models_gc")
+    if own is not None:
+        own()
+
+
+def loaded_models(only_currently_used: bool = False) -> list:
+    own = _manager_function("loaded_models")
+    return list(own(only_currently_used)) if own is not None else []
+
+
+def minimum_inference_memory() -> int:
+    own = _memory_function("minimum_inference_memory")
+    return int(own()) if own is not None else 1024 * 1024 * 1024
+
+
+# ---- devices and dtypes per role (the device policy's job) -------------------------------------
+def text_encoder_device() -> Any:
+    own = _memory_function("text_encoder_device")
+    return own() if own is not None else get_torch_device()
+
+
+def vae_device() -> Any:
+    own = _memory_function("vae_device")
+    return own() if own is not None else get_torch_device()
+
+
+def _float32() -> Any:
+    import torch
+
+    return torch.float32
+
+
+def unet_dtype(
+    device: Any = None, model_params: int = 0, supported_dtypes: Any = None, weight_dtype: Any = None
+) -> Any:
+    own = _memory_function("unet_dtype")
+    if own is None:
+        return _float32()
+    kwargs: dict[str, Any] = {"device": device, "model_params": model_params}
+    if supported_dtypes is not None:
+        kwargs["supported_dtypes"] = tuple(supported_dtypes)
+    return own(**kwargs)
+
+
+def unet_manual_cast(weight_dtype: Any, inference_device: Any, supported_dtypes: Any = None) -> Any:
+    own = _memory_function("unet_manual_cast")
+    if own is None:
+        return None if weight_dtype == _float32() else _float32()
+    if supported_dtypes is None:
+        return own(weight_dtype, inference_device)
+    return own(weight_dtype, inference_device, tuple(supported_dtypes))
+
+
+def text_encoder_dtype(device: Any = None) -> Any:
+    own = _memory_function("text_encoder_dtype")
+    return own(device) if own is not None else _float32()
+
+
+def vae_dtype(device: Any = None, allowed_dtypes: Any = None) -> Any:
+    own = _memory_function("vae_dtype")
+    if own is None:
+        return _float32()
+    return own(device) if not allowed_dtypes else own(device, tuple(allowed_dtypes))
+
+
+def should_use_fp16(
+    device: Any = None, model_params: int = 0, prioritize_performance: bool = True, manual_cast: bool = False
+) -> bool:
+    own = _memory_function("should_use_fp16")
+    if own is None:
+        return False
+    return bool(own(device, prioritize_performance=prioritize_performance, manual_cast=manual_cast))
+
+
+def should_use_bf16(
+    device: Any = None, model_params: int = 0, prioritize_performance: bool = True, manual_cast: bool = False
+) -> bool:
+    own = _memory_function("should_use_bf16")
+    return bool(own(device)) if own is not None else False
+
+
+def cast_to(
+    weight: Any,
+    dtype: Any = None,
+    device: Any = None,
+    non_blocking: bool = False,
+    copy: bool = False,
+    stream: Any = None,
+) -> Any:
+    """`weight` on `device` in `dtype` (a fresh tensor with `copy`, else the same one when nothing changes)."""
+    return weight.to(device=device, dtype=dtype, non_blocking=non_blocking, copy=copy)
+
+
+def cast_to_device(tensor: Any, device: Any, dtype: Any, copy: bool = False) -> Any:
+    non_blocking = device_supports_non_blocking(device)
+    return cast_to(tensor, dtype=dtype, device=device, non_blocking=non_blocking, copy=copy)
+
+
+def device_supports_non_blocking(device: Any) -> bool:
+    return is_device_cuda(device)
+
+
+def get_autocast_device(dev: Any) -> str:
+    return getattr(dev, "type", "cuda")
+
+
+def module_size(module: Any) -> int:
+    return sum(t.nelement() * t.element_size() for t in module.state_dict().values())
+
+
+def dtype_size(dtype: Any) -> int:
+    import torch
+
+    return torch.empty((), dtype=dtype).element_size()
+
+
+def cpu_mode() -> bool:
+    return is_device_cpu(get_torch_device())
+
+
+def mps_mode() -> bool:
+    return is_device_mps(get_torch_device())
+
+
+def is_intel_xpu() -> bool:
+    return getattr(get_torch_device(), "type", None) == "xpu"
+
+
+def directml_enabled() -> bool:
+    return False
+
+
+def xformers_enabled() -> bool:
+    return False
+
+
+def xformers_enabled_vae() -> bool:
+    return False
+
+
+def pytorch_attention_enabled() -> bool:
+    return True
+
+
+def pytorch_attention_flash_attention() -> bool:
+    return is_device_cuda(get_torch_device())
+
+
 def _interrupt_flag() -> InterruptFlag | None:
     ctx = get_executing_context()
     if ctx is not None and ctx.interrupt is not None:
@@ -169,6 +375,21 @@ def __getattr__(name: str) -> Any:
 
             return psutil.virtual_memory().total / (1024 * 1024)
         return get_total_memory(dev) / (1024 * 1024)
+    if name == "OOM_EXCEPTION":
+        import torch
+
+        return torch.cuda.OutOfMemoryError
+    if name == "current_loaded_models":
+        memory = getattr(_services(), "memory", None)
+        return getattr(memory, name, [])
+    if name in ("vram_state", "cpu_state"):
+        policy = getattr(_services(), "device", None)
+        if policy is not None and hasattr(policy, name):
+            return getattr(policy, name)
+    if name in ("VRAMState", "CPUState"):
+        from comfy_core.device import policy as device_policy
+
+        return getattr(device_policy, name)
     own = _memory_function(name)
     if own is not None:
         return own

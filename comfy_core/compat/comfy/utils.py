@@ -98,3 +98,53 @@ def state_dict_prefix_replace(
 
 def calculate_parameters(sd: dict[str, Any], prefix: str = "") -> int:
     return sum(v.nelement() for k, v in sd.items() if k.startswith(prefix))
+
+
+def get_tiled_scale_steps(width: int, height: int, tile_x: int, tile_y: int, overlap: int) -> int:
+    from comfy_core.models.vae_tiled import tiled_scale_steps
+
+    return tiled_scale_steps(width, height, tile_x, tile_y, overlap)
+
+
+def tiled_scale_multidim(
+    samples: Any,
+    function: Any,
+    tile: Any = (64, 64),
+    overlap: Any = 8,
+    upscale_amount: float = 4,
+    out_channels: int = 3,
+    output_device: Any = "cpu",
+    downscale: bool = False,
+    index_formulas: Any = None,
+    pbar: Any = None,
+) -> Any:
+    """Apply `function` (scaling spatial dims by `upscale_amount`) tile by tile with feathered overlaps."""
+    from comfy_core.models.vae_tiled import tiled_scale_multidim as impl
+
+    scale = 1.0 / upscale_amount if downscale else upscale_amount
+    progress = pbar.update if pbar is not None else None
+    return impl(samples, function, tuple(tile), overlap, scale, out_channels, output_device, progress)
+
+
+def tiled_scale(
+    samples: Any,
+    function: Any,
+    tile_x: int = 64,
+    tile_y: int = 64,
+    overlap: int = 8,
+    upscale_amount: float = 4,
+    out_channels: int = 3,
+    output_device: Any = "cpu",
+    pbar: Any = None,
+) -> Any:
+    """ComfyUI's 2-D form (upscale models, tiled VAE): tiles of `tile_y` x `tile_x` latent/pixel cells."""
+    return tiled_scale_multidim(
+        samples, function, (tile_y, tile_x), overlap, upscale_amount, out_channels, output_device, pbar=pbar
+    )
+
+
+def reshape_mask(input_mask: Any, output_shape: Any) -> Any:
+    """A mask resized (bilinear) to `output_shape`'s spatial size and repeated over its channels."""
+    from comfy_core.sampling.guiders import reshape_mask as impl
+
+    return impl(input_mask, output_shape)
