@@ -1,9 +1,9 @@
 """The loading seam: where node code asks for models to be ready for computation.
 
-Until the memory manager exists, placement is simple: the whole model goes to the compute device (CUDA
-when available and not disabled with `--cpu`, else the CPU), its patches are applied for the duration of
-the `with` block and removed afterwards. The memory manager replaces `load_for_inference` (and
-`compute_device`) with its own bookkeeping (estimates, eviction, partial loads) without callers changing.
+With a memory manager installed (`runtime.current().memory`, built by main.py) the manager places the
+weights (estimates, eviction, partial loads with streaming) and keeps them resident after the block;
+object patches (e.g. `model_sampling`) are scoped to the block. Without one (unit tests), placement is
+simple: the whole model goes to the device, patched for the block and restored afterwards.
 """
 
 from __future__ import annotations
@@ -18,13 +18,17 @@ from comfy_core import runtime
 from comfy_core.memory.patcher import ModelPatcher
 
 
+def current_manager() -> Any:
+    return getattr(runtime.maybe_current(), "memory", None)
+
+
 def compute_device() -> torch.device:
-    """The device models run on: CUDA unless `--cpu` was given or no GPU is present."""
+    """The device models run on: the manager's, else the device policy's, else CUDA unless `--cpu`."""
     services = runtime.maybe_current()
-    memory = getattr(services, "memory", None)
-    own = getattr(memory, "get_torch_device", None)
-    if own is not None:
-        return own()
+    for provider in (getattr(services, "memory", None), getattr(services, "device", None)):
+        own = getattr(provider, "get_torch_device", None)
+        if own is not None:
+            return own()
     config = getattr(services, "config", None)
     if not getattr(config, "cpu", False) and torch.cuda.is_available():
         return torch.device("cuda", torch.cuda.current_device())
@@ -52,13 +56,25 @@ class InferenceModel:
 
 @contextmanager
 def load_for_inference(
-    patchers: Sequence[ModelPatcher], device: torch.device | str | None = None
+    patchers: Sequence[ModelPatcher],
+    device: torch.device | str | None = None,
+    *,
+    memory_required: int = 0,
+    minimum_memory_required: int | None = None,
+    force_full_load: bool = False,
 ) -> Iterator[list[InferenceModel]]:
     """Place and patch every model for the block; yields one `InferenceModel` per patcher, in order.
 
-    Patches (weights and object patches such as `model_sampling`) are undone on exit, so clones never see
-    each other's patches. The weights stay where they were placed (the next user will want them there).
+    `memory_required` is the activation estimate of the work in the block (see
+    `comfy_core.memory.estimates`); the manager keeps that much free beside the weights.
     """
+    manager = current_manager()
+    if manager is not None:
+        with manager.use(
+            patchers, device, memory_required, minimum_memory_required, force_full_load
+        ) as entries:
+            yield [InferenceModel(p, p.model, lm.device) for p, lm in zip(patchers, entries, strict=True)]
+        return
     target = torch.device(device) if device is not None else None
     with ExitStack() as stack:
         loaded = []

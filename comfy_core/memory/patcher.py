@@ -19,6 +19,14 @@ from typing import Any
 
 import torch
 
+from comfy_core.memory.partial import (
+    StreamHooks,
+    install_streaming,
+    move_own_tensors,
+    plan_load,
+    remove_streaming,
+)
+
 # One recorded patch: (strength_patch, adapter, strength_model). Adapters live in comfy_core.patching
 # (LoRA, LoHa, LoKr, diff, set ...): `apply(weight_fp32, strength) -> weight`, or only
 # `delta(weight_fp32, key_shape=...) -> Tensor` (the change at strength 1). A plain tensor is a full diff.
@@ -41,6 +49,53 @@ def _set_attr(obj: Any, path: str, value: Any) -> None:
     for part in parts[:-1]:
         obj = getattr(obj, part)
     setattr(obj, parts[-1], value)
+
+
+def _named_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    named = dict(model.named_parameters())
+    named.update(dict(model.named_buffers()))
+    return named
+
+
+class WeightState:
+    """Placement and patch state of one module, shared by every ModelPatcher over it (clones share
+    weights, so they must share the backups and know whose patches are in place)."""
+
+    def __init__(self) -> None:
+        self.backup: dict[str, torch.Tensor] = {}  # original values of weights patched in place
+        self.applied: uuid.UUID | None = None  # patches_uuid of the clone whose patches are in place
+        self.device: torch.device | None = None
+        self.budget: int | None = None  # None: fully loaded
+        self.device_bytes = 0
+        self.streamed_bytes = 0
+        self.streamed: list[StreamHooks] = []
+
+
+def weight_state(model: torch.nn.Module) -> WeightState:
+    st = model.__dict__.get("_comfy_weight_state")
+    if st is None:
+        st = WeightState()
+        model.__dict__["_comfy_weight_state"] = st
+    return st
+
+
+def restore_weights(model: torch.nn.Module, device_to: torch.device | str | None = None) -> None:
+    """Undo whatever patches are in place on `model` (no patcher needed: the backups are shared)."""
+    st = weight_state(model)
+    for hooks in st.streamed:
+        remove_streaming(hooks)
+    st.streamed = []
+    if st.backup:
+        named = _named_tensors(model)
+        with torch.no_grad():
+            for key, original in st.backup.items():
+                named[key].copy_(original.to(named[key].device))
+        st.backup = {}
+    st.applied, st.budget, st.streamed_bytes = None, None, 0
+    if device_to is not None:
+        model.to(device_to)
+        st.device = torch.device(device_to)
+        st.device_bytes = 0
 
 
 def _key_seed(key: str) -> int:
@@ -104,7 +159,6 @@ class ModelPatcher:
         self.object_patches: dict[str, Any] = {}
         self.model_options: dict[str, Any] = {"transformer_options": {}}
         self.patches_uuid = uuid.uuid4()
-        self._backup: dict[str, torch.Tensor] = {}
         self._object_backup: dict[str, Any] = {}
 
     # ---- cloning and identity -------------------------------------------------------------
@@ -116,7 +170,7 @@ class ModelPatcher:
         n.object_patches = dict(self.object_patches)
         n.model_options = copy.deepcopy(self.model_options)
         n.patches_uuid = self.patches_uuid
-        n._backup, n._object_backup = {}, {}
+        n._object_backup = {}
         return n
 
     def is_clone(self, other: Any) -> bool:
@@ -152,7 +206,7 @@ class ModelPatcher:
         for key, tensor in self.model.state_dict().items():
             if filter_prefix is not None and not key.startswith(filter_prefix):
                 continue
-            out[key] = [self._backup.get(key, tensor), *self.patches.get(key, [])]
+            out[key] = [self.weight_state.backup.get(key, tensor), *self.patches.get(key, [])]
         return out
 
     def weight_patch_function(self, key: str) -> Callable[[torch.Tensor], torch.Tensor] | None:
@@ -233,43 +287,92 @@ class ModelPatcher:
         self.set_model_patch(patch, "output_block_patch")
 
     # ---- applying patches -----------------------------------------------------------------
-    def patch_model(self, device: torch.device | str | None = None) -> torch.nn.Module:
-        """Move to `device`, back up and replace patched weights and objects. Idempotent."""
-        if device is not None:
-            self.model.to(device)
+    @property
+    def weight_state(self) -> WeightState:
+        return weight_state(self.model)
+
+    def weights_current(self, device: torch.device | str | None = None, budget: int | None = None) -> bool:
+        """Whether this clone's weight patches are in place at this placement (nothing to redo)."""
+        st = self.weight_state
+        dev = torch.device(device) if device is not None else st.device
+        return st.applied == self.patches_uuid and st.device == dev and st.budget == budget
+
+    def patch_weights(self, device: torch.device | str | None = None, budget: int | None = None) -> int:
+        """Place the weights and apply this clone's weight patches; returns the bytes on `device`.
+
+        `budget` None loads everything on `device`; otherwise modules are placed largest first while the
+        budget lasts and the rest stream (kept on the offload device, patched on the fly per forward).
+        Another clone's patches, or the same patches at another placement, are undone first. Original
+        weights are backed up on the offload device (shared by every clone of the module)."""
+        st = self.weight_state
+        dev = torch.device(device) if device is not None else (st.device or self.load_device)
+        if self.weights_current(dev, budget):
+            return st.device_bytes
+        if st.applied is not None:
+            self.unpatch_weights()
+        plan = plan_load(self.model, budget)
+        named = _named_tensors(self.model)
+        with torch.no_grad():
+            if budget is None:
+                self.model.to(dev)
+            else:
+                for leaf in plan.resident:
+                    move_own_tensors(leaf.module, dev)
+                for leaf in plan.streamed:
+                    move_own_tensors(leaf.module, self.offload_device)
+            streamed = {leaf.name for leaf in plan.streamed}
+            for leaf in plan.streamed:
+                prefix = f"{leaf.name}." if leaf.name else ""
+                st.streamed.append(
+                    install_streaming(
+                        leaf.module,
+                        self.weight_patch_function(prefix + "weight"),
+                        self.weight_patch_function(prefix + "bias"),
+                    )
+                )
+            named = _named_tensors(self.model)
+            for key, plist in self.patches.items():
+                if key.rpartition(".")[0] in streamed or key not in named:
+                    continue
+                tensor = named[key]
+                if key not in st.backup:
+                    st.backup[key] = tensor.detach().to(self.offload_device, copy=True)
+                tensor.copy_(apply_weight_patches(tensor.detach(), plist, key))
+        st.applied, st.device, st.budget = self.patches_uuid, dev, budget
+        st.device_bytes = plan.resident_bytes
+        st.streamed_bytes = plan.streamed_bytes
+        return st.device_bytes
+
+    def unpatch_weights(self, device_to: torch.device | str | None = None) -> None:
+        """Restore every backed-up weight bit for bit, stop streaming; optionally move to `device_to`."""
+        restore_weights(self.model, device_to)
+        if device_to is not None and torch.device(device_to) == self.load_device:
+            self.weight_state.device_bytes = self.model_size()
+
+    def patch_objects(self) -> None:
         for name, obj in self.object_patches.items():
             if name not in self._object_backup:
                 self._object_backup[name] = _get_attr(self.model, name)
             _set_attr(self.model, name, obj)
-        if self.patches:
-            params = dict(self.model.named_parameters())
-            params.update(dict(self.model.named_buffers()))
-            with torch.no_grad():
-                for key, plist in self.patches.items():
-                    if key in self._backup:
-                        continue
-                    tensor = params[key]
-                    self._backup[key] = tensor.detach().clone()
-                    tensor.copy_(apply_weight_patches(tensor.detach(), plist, key))
-        return self.model
 
-    def unpatch_model(self, device_to: torch.device | str | None = None) -> None:
-        if self._backup:
-            params = dict(self.model.named_parameters())
-            params.update(dict(self.model.named_buffers()))
-            with torch.no_grad():
-                for key, original in self._backup.items():
-                    params[key].copy_(original.to(params[key].device))
-            self._backup = {}
+    def unpatch_objects(self) -> None:
         for name, original in self._object_backup.items():
             _set_attr(self.model, name, original)
         self._object_backup = {}
-        if device_to is not None:
-            self.model.to(device_to)
+
+    def patch_model(self, device: torch.device | str | None = None) -> torch.nn.Module:
+        """Move to `device`, back up and replace patched weights and objects. Idempotent."""
+        self.patch_weights(device)
+        self.patch_objects()
+        return self.model
+
+    def unpatch_model(self, device_to: torch.device | str | None = None) -> None:
+        self.unpatch_weights(device_to)
+        self.unpatch_objects()
 
     @contextmanager
     def patched(self, device: torch.device | str | None = None) -> Iterator[torch.nn.Module]:
-        """Simple placement used until the memory manager drives loading: patch, run, restore."""
+        """Placement without a memory manager: patch, run, restore."""
         model = self.patch_model(device if device is not None else self.load_device)
         try:
             yield model
