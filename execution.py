@@ -85,6 +85,7 @@ class _PromptRun:
         self.ui_outputs: dict[str, dict] = {}
         self.pending_subgraph: dict[str, list] = {}
         self.pending_async: dict[str, list] = {}
+        self.oom_retried: set[str] = set()
         self.background: set[asyncio.Task] = set()
         self._types: dict[str, dict] = {}
         self._is_changed: dict[str, Any] = {}
@@ -233,6 +234,8 @@ class _PromptRun:
             log.info("Processing interrupted")
             return ExecutionResult.FAILURE, {"node_id": real_id}, iex
         except Exception as ex:
+            if self._retry_after_oom(unique_id, ex):
+                return await self.execute_node(unique_id)
             return ExecutionResult.FAILURE, self._error_details(real_id, ex, input_data_all), ex
 
         self.progress.finish(unique_id)
@@ -319,6 +322,17 @@ class _PromptRun:
             self.execution_list.add_strong_link(from_id, socket, unique_id)
         self.pending_subgraph[unique_id] = fragments
 
+    def _retry_after_oom(self, unique_id: str, ex: Exception) -> bool:
+        """Out of memory: free every model (`on_oom`, which also lowers the next load's footprint) and
+        run the node once more; a second OOM is reported."""
+        ex_ = self.executor
+        if ex_.is_oom is None or ex_.on_oom is None or unique_id in self.oom_retried or not ex_.is_oom(ex):
+            return False
+        self.oom_retried.add(unique_id)
+        log.warning("Out of memory in node %s; unloading all models and retrying it once.", unique_id)
+        ex_.on_oom()
+        return True
+
     def _error_details(self, real_id: str, ex: Exception, input_data_all: dict | None) -> dict:
         typ, _, tb = sys.exc_info()
         inputs = {}
@@ -329,8 +343,15 @@ class _PromptRun:
         tips = ""
         if self.executor.is_oom is not None and self.executor.is_oom(ex):
             tips = OOM_TIPS
+            retried = any(self.dynprompt.get_real_node_id(u) == real_id for u in self.oom_retried)
+            if retried:
+                node = self.dynprompt.get_node(real_id) if self.dynprompt.has_node(real_id) else {}
+                tips = (
+                    f"Out of memory in node {real_id} ({node.get('class_type', '?')}) even after unloading "
+                    f"all models and retrying at a lower footprint.\n{OOM_TIPS}"
+                )
             log.error("Got an OOM, unloading all loaded models.")
-            if self.executor.on_oom is not None:
+            if self.executor.on_oom is not None and not retried:
                 self.executor.on_oom()
         return {
             "node_id": real_id,

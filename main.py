@@ -81,7 +81,7 @@ def build_registry(config: Config, paths: Any) -> Any:
     return registry
 
 
-def build_executor(config: Config, registry: Any, sink: Any) -> Any:
+def build_executor(config: Config, registry: Any, sink: Any, memory: Any = None) -> Any:
     from execution import CacheConfig, PromptExecutor
 
     cache = CacheConfig(
@@ -89,23 +89,27 @@ def build_executor(config: Config, registry: Any, sink: Any) -> Any:
         lru_size=config.cache_lru,
         ram_gb=config.cache_ram if config.cache_ram > 0 else 4.0,
     )
-    return PromptExecutor(registry, sink, cache)
+    if memory is None:
+        return PromptExecutor(registry, sink, cache)
+    return PromptExecutor(registry, sink, cache, on_oom=memory.on_oom, is_oom=memory.is_oom)
 
 
 def build_services(config: Config, sink_factory: Any) -> runtime.Services:
     """Everything but the HTTP app; `sink_factory(services)` makes the executor's event sink."""
     from comfy_core.compat import install_aliases
     from comfy_core.device import setup_devices
+    from comfy_core.memory.setup import build_memory_manager
 
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     paths = build_paths(config)
     install_aliases()
     device = setup_devices(config)
-    services = runtime.install(runtime.Services(paths=paths, config=config, device=device))
+    memory = build_memory_manager(config, device)
+    services = runtime.install(runtime.Services(paths=paths, config=config, device=device, memory=memory))
     services.sink = sink_factory(services)
     services.registry = build_registry(config, paths)
-    services.executor = build_executor(config, services.registry, services.sink)
+    services.executor = build_executor(config, services.registry, services.sink, memory)
     return services
 
 

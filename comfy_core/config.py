@@ -73,6 +73,7 @@ class Config:
     lowvram: bool = False
     novram: bool = False
     reserve_vram: float | None = None
+    virtual_vram_mb: int | None = None  # comfy-core: behave as a device of N MB (tests, benches, CPU)
     cuda_device: int | None = None
     default_device: int | None = None
     cuda_malloc: bool = False
@@ -265,6 +266,7 @@ def _add_device_flags(p: argparse.ArgumentParser) -> None:
     ):
         p.add_argument(flag, action="store_true")
     p.add_argument("--reserve-vram", type=float, default=None)
+    p.add_argument("--virtual-vram-mb", type=int, default=None)
     p.add_argument("--async-offload", type=int, nargs="?", const=2, default=None)
     p.add_argument("--fast", nargs="*", default=None)
     p.add_argument("--comfy-api-base", type=str, default="https://api.comfy.org")
