@@ -371,3 +371,24 @@ def test_sd_loads_unet_and_clip_files(sd_base: Path) -> None:
             assert cond.shape[0] == 1 and cond.shape[1] == 77
     finally:
         runtime.uninstall()
+
+
+def test_model_management_over_comfy_core_memory_manager(services) -> None:
+    from comfy_core.config import Config
+    from comfy_core.memory.setup import build_memory_manager
+
+    services.memory = build_memory_manager(Config(cpu=True), virtual_mb=64)
+    patcher = ModelPatcher(torch.nn.Linear(256, 256), load_device="cpu")
+    budget = 64 * 1024 * 1024
+    assert mm.get_free_memory() == budget and mm.get_free_memory(None, True) == (budget, budget)
+    assert mm.current_loaded_models == []
+    mm.load_models_gpu([patcher])
+    weights = 256 * 256 * 4 + 256 * 4
+    assert len(mm.current_loaded_models) == 1 and len(mm.loaded_models()) == 1
+    assert mm.get_free_memory() == budget - weights
+    mm.free_memory(budget, mm.get_torch_device())
+    assert mm.current_loaded_models == [] and mm.get_free_memory() == budget
+    mm.load_model_gpu(patcher)
+    assert len(mm.current_loaded_models) == 1
+    mm.unload_all_models()
+    assert mm.current_loaded_models == []

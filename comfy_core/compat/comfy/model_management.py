@@ -102,6 +102,10 @@ def get_free_memory(dev: Any = None, torch_free_too: bool = False) -> Any:
     own = _memory_function("get_free_memory")
     if own is not None:
         return own(dev, torch_free_too)
+    free_bytes = _manager_function("free_bytes")
+    if free_bytes is not None:  # comfy-core's manager: what its (possibly virtual) budget has left
+        free = free_bytes(dev)
+        return (free, free) if torch_free_too else free
     import psutil
 
     dev = dev if dev is not None else get_torch_device()
@@ -141,6 +145,15 @@ def soft_empty_cache(force: bool = False) -> None:
 
 
 # ---- loading and freeing (the memory manager's job; no-ops without one) ------------------------
+def _accepts(fn: Any, name: str) -> bool:
+    import inspect
+
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def load_models_gpu(
     models: list,
     memory_required: int = 0,
@@ -148,12 +161,23 @@ def load_models_gpu(
     minimum_memory_required: int | None = None,
     force_full_load: bool = False,
 ) -> None:
+    """Have the memory manager place these MODELs now (ComfyUI's name, or comfy-core's `load_models`)."""
     own = _manager_function("load_models_gpu")
     if own is not None:
         own(
             models,
             memory_required=memory_required,
             force_patch_weights=force_patch_weights,
+            minimum_memory_required=minimum_memory_required,
+            force_full_load=force_full_load,
+        )
+        return
+    own = _manager_function("load_models")
+    if own is not None:
+        patchers = [m for m in models if hasattr(m, "load_device") and hasattr(m, "model")]
+        own(
+            patchers,
+            memory_required=memory_required,
             minimum_memory_required=minimum_memory_required,
             force_full_load=force_full_load,
         )
@@ -165,10 +189,15 @@ def load_model_gpu(model: Any) -> None:
 
 def free_memory(memory_required: int, device: Any, keep_loaded: list | None = None) -> Any:
     own = _manager_function("free_memory")
-    if own is not None:
-        return own(memory_required, device, keep_loaded=keep_loaded or [])
-    soft_empty_cache()
-    return []
+    if own is None:
+        soft_empty_cache()
+        return []
+    keep_loaded = list(keep_loaded or [])
+    if _accepts(own, "keep_loaded"):
+        return own(memory_required, device, keep_loaded=keep_loaded)
+    if _accepts(own, "keep"):  # comfy-core's manager keeps loaded-model entries by id
+        return own(memory_required, device, keep={id(lm) for lm in keep_loaded})
+    return own(memory_required, device)
 
 
 def unload_all_models() -> None:
@@ -180,7 +209,7 @@ def unload_all_models() -> None:
 
 
 def cleanup_models() -> None:
-    own = _manager_function("cleanup_models")
+    own = _manager_function("cleanup_models") or _manager_function("cleanup")
     if own is not None:
         own()
 
@@ -191,9 +220,19 @@ def cleanup_models_gc() -> None:
         own()
 
 
+def _resident(entries: Any) -> list:
+    """Loaded-model entries that still hold weights on their device (unloaded ones are dropped)."""
+    return [lm for lm in entries if getattr(lm, "device_bytes", 1) > 0]
+
+
 def loaded_models(only_currently_used: bool = False) -> list:
     own = _manager_function("loaded_models")
-    return list(own(only_currently_used)) if own is not None else []
+    if own is None:
+        return []
+    entries = _resident(own(only_currently_used) if _accepts(own, "only_currently_used") else own())
+    if only_currently_used:
+        entries = [lm for lm in entries if getattr(lm, "in_use", 1)]
+    return entries
 
 
 def minimum_inference_memory() -> int:
@@ -381,7 +420,8 @@ def __getattr__(name: str) -> Any:
         return torch.cuda.OutOfMemoryError
     if name == "current_loaded_models":
         memory = getattr(_services(), "memory", None)
-        return getattr(memory, name, [])
+        own = getattr(memory, name, None)
+        return own if own is not None else _resident(getattr(memory, "loaded", None) or [])
     if name in ("vram_state", "cpu_state"):
         policy = getattr(_services(), "device", None)
         if policy is not None and hasattr(policy, name):
