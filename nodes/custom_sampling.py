@@ -91,6 +91,7 @@ class SamplerCustom(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, add_noise, noise_seed, cfg, positive, negative, sampler, sigmas, latent_image):  # noqa: ANN001
+        from comfy_core.memory.estimates import sampling_memory
         from comfy_core.memory.loading import load_for_inference
         from comfy_core.preview import prepare_callback
         from comfy_core.sampling.ksampler import sample_custom
@@ -101,7 +102,8 @@ class SamplerCustom(io.ComfyNode):
         noise = source.generate_noise(latent)
         x0_output: dict = {}
         callback = prepare_callback(model, sigmas.shape[-1] - 1, x0_output)
-        with load_for_inference([model]) as (loaded,):
+        need, minimum = sampling_memory(model.model, latent["samples"].shape)
+        with load_for_inference([model], memory_required=need, minimum_memory_required=minimum) as (loaded,):
             samples = sample_custom(
                 loaded,
                 noise,
@@ -142,6 +144,7 @@ class SamplerCustomAdvanced(io.ComfyNode):
 
     @classmethod
     def execute(cls, noise, guider, sampler, sigmas, latent_image):  # noqa: ANN001
+        from comfy_core.memory.estimates import sampling_memory
         from comfy_core.memory.loading import load_for_inference
         from comfy_core.preview import prepare_callback
 
@@ -150,7 +153,8 @@ class SamplerCustomAdvanced(io.ComfyNode):
         x0_output: dict = {}
         callback = prepare_callback(patcher, sigmas.shape[-1] - 1, x0_output)
         models = [patcher] if isinstance(patcher, ModelPatcher) else []
-        with load_for_inference(models) as loaded:
+        need, minimum = sampling_memory(getattr(patcher, "model", None), latent["samples"].shape)
+        with load_for_inference(models, memory_required=need, minimum_memory_required=minimum) as loaded:
             run = copy.copy(guider)
             if loaded:
                 run.model_patcher = loaded[0]

@@ -37,12 +37,14 @@ def common_ksampler(
 ) -> tuple[dict]:
     """The shared body of KSampler and KSamplerAdvanced: load the MODEL, sample with per-step progress and
     previews, return the LATENT (a copy of the input dict with new `samples`)."""
+    from comfy_core.memory.estimates import sampling_memory
     from comfy_core.memory.loading import load_for_inference
     from comfy_core.preview import prepare_callback
     from comfy_core.sampling import ksampler as sampling
 
     callback = prepare_callback(model, steps)
-    with load_for_inference([model]) as (loaded,):
+    need, minimum = sampling_memory(model.model, latent["samples"].shape)
+    with load_for_inference([model], memory_required=need, minimum_memory_required=minimum) as (loaded,):
         out = sampling.common_ksampler(
             loaded,
             seed,

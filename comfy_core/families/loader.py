@@ -67,10 +67,41 @@ class ModelInfo:
     source_dtypes: Mapping[str, torch.dtype]
 
 
+def _policy() -> Any:
+    """The DevicePolicy main.py built (None in unit tests: then the rules below apply)."""
+    from comfy_core import runtime
+
+    return getattr(runtime.maybe_current(), "device", None)
+
+
 def compute_dtype(family: Family | None, device: torch.device) -> torch.dtype:
+    policy = _policy()
+    if policy is not None and family is not None:
+        return policy.unet_dtype(device, supported_dtypes=family.inference_dtypes)
     if device.type == "cpu" or family is None:
         return torch.float32
     return family.inference_dtypes[0]
+
+
+def _compute_for_storage(family: Family, storage: torch.dtype, device: torch.device) -> torch.dtype:
+    """What weights stored in `storage` compute in (the policy's manual-cast rule; fp32 on the CPU)."""
+    policy = _policy()
+    if policy is not None:
+        return policy.unet_manual_cast(storage, device, family.inference_dtypes) or storage
+    return compute_dtype(family, device)
+
+
+def _text_dtype(family: Family, device: torch.device) -> torch.dtype:
+    policy = _policy()
+    return policy.text_encoder_dtype(device) if policy is not None else compute_dtype(family, device)
+
+
+def _vae_dtype(device: torch.device) -> torch.dtype:
+    policy = _policy()
+    if policy is None:
+        return torch.float32
+    choice = policy.vae_dtype(device)
+    return torch.float32 if choice.nan_fallback else choice.dtype
 
 
 def _take_converted(sd: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
@@ -91,8 +122,8 @@ def build_model_patcher(
 ) -> ModelPatcher:
     """UNet + model sampling in a ModelPatcher; `unet_sd` (prefix-free) is consumed."""
     device = device or compute_device()
-    compute = compute_dtype(family, device)
-    storage = weight_dtype or compute
+    storage = weight_dtype or compute_dtype(family, device)
+    compute = _compute_for_storage(family, storage, device)
     source_dtypes = {k: v.dtype for k, v in unet_sd.items()}
     wrapper = build_diffusion_model(
         family,
@@ -113,9 +144,11 @@ def build_model_patcher(
 def build_vae_object(vae_sd: Mapping[str, torch.Tensor], device: torch.device | None = None) -> VAE:
     device = device or compute_device()
     source_dtypes = {k: v.dtype for k, v in vae_sd.items()}
-    model = build_vae(vae_sd, dtype=torch.float32)
+    dtype = _vae_dtype(device)
+    model = build_vae(vae_sd, dtype=dtype)
     return VAE(
         model,
+        dtype=dtype,
         latent_channels=model.params.embed_dim,
         downscale_ratio=model.params.downscale,
         device=device,
@@ -149,7 +182,7 @@ def load_checkpoint(
             TEXT_KINDS[family.name],
             _text_slots(parts["text_encoders"]),
             embedding_dirs,
-            dtype=compute_dtype(family, device),
+            dtype=_text_dtype(family, device),
             device=device,
         )
     parts["text_encoders"] = {}

@@ -9,14 +9,18 @@ identity of `pixel_space`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import nn
 
-from comfy_core.memory.loading import compute_device, load_for_inference
+from comfy_core.memory.estimates import vae_decode_memory, vae_encode_memory
+from comfy_core.memory.loading import compute_device, current_manager, load_for_inference
 from comfy_core.memory.patcher import ModelPatcher
 from comfy_core.models import vae_tiled
+
+log = logging.getLogger(__name__)
 
 # Pixels per batch element the VAE works on at once before the batch is split (about one 1024x1024 image
 # on the CPU; the memory manager will size this from free memory).
@@ -85,13 +89,41 @@ class VAE:
         return max(1, _PIXELS_PER_CHUNK // max(1, pixels_per_item))
 
     # -- decode / encode --------------------------------------------------------------------------
-    @torch.inference_mode()
+    def _with_tiled_fallback(
+        self, whole: Callable[[], torch.Tensor], tiled: Callable[[], torch.Tensor]
+    ) -> torch.Tensor:
+        """Run `whole`; after an out-of-memory (models already unloaded by the manager), or when the
+        manager asks for a lower footprint (an OOM retry), run the tiled variant instead."""
+        manager = current_manager()
+        if manager is None:
+            return whole()
+        if manager.low_footprint:
+            return tiled()
+        try:
+            return whole()
+        except Exception as ex:
+            if not manager.is_oom(ex):
+                raise
+            log.warning("VAE ran out of memory; retrying with tiles")
+            return tiled()
+
     def decode(self, samples: torch.Tensor) -> torch.Tensor:
         """Latent `[B, C, h, w]` -> IMAGE `[B, H, W, 3]` in [0, 1] (float32, CPU)."""
+        return self._with_tiled_fallback(lambda: self._decode(samples), lambda: self.decode_tiled(samples))
+
+    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        """IMAGE `[B, H, W, C]` in [0, 1] -> latent `[B, C, H/8, W/8]` (float32, CPU)."""
+        return self._with_tiled_fallback(lambda: self._encode(pixels), lambda: self.encode_tiled(pixels))
+
+    @torch.inference_mode()
+    def _decode(self, samples: torch.Tensor) -> torch.Tensor:
         h, w = samples.shape[-2:]
         per = self._chunk(h * w * self.upscale_ratio**2)
         outputs = []
-        with load_for_inference([self.patcher]) as (loaded,):
+        need = vae_decode_memory(
+            (min(per, samples.shape[0]), *samples.shape[1:]), self.vae_dtype, self.upscale_ratio
+        )
+        with load_for_inference([self.patcher], memory_required=need) as (loaded,):
             model = loaded.module
             for start in range(0, samples.shape[0], per):
                 z = samples[start : start + per].to(self.device, self.vae_dtype)
@@ -100,12 +132,12 @@ class VAE:
         return torch.cat(outputs).movedim(1, -1)
 
     @torch.inference_mode()
-    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
-        """IMAGE `[B, H, W, C]` in [0, 1] -> latent `[B, C, H/8, W/8]` (float32, CPU)."""
+    def _encode(self, pixels: torch.Tensor) -> torch.Tensor:
         pixels = self.vae_encode_crop_pixels(pixels)[..., :3]
         per = self._chunk(pixels.shape[1] * pixels.shape[2])
         outputs = []
-        with load_for_inference([self.patcher]) as (loaded,):
+        need = vae_encode_memory((min(per, pixels.shape[0]), *pixels.shape[1:]), self.vae_dtype)
+        with load_for_inference([self.patcher], memory_required=need) as (loaded,):
             model = loaded.module
             for start in range(0, pixels.shape[0], per):
                 x = pixels[start : start + per].movedim(-1, 1).to(self.device, self.vae_dtype)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-OOM_MESSAGES = ("out of memory", "not enough memory", "cuda error: out of memory", "mps backend out of memory")
+OOM_MESSAGES = (
+    "out of memory",
+    "not enough memory",
+    "cuda error: out of memory",
+    "mps backend out of memory",
+)
 
 
 def is_oom(ex: BaseException) -> bool:

@@ -91,7 +91,7 @@ def plan_load(model: nn.Module, budget: int | None) -> LoadPlan:
 
 def move_own_tensors(module: nn.Module, device: torch.device) -> None:
     """Move the tensors `module` owns (not its children's) to `device`."""
-    for name, param in module.named_parameters(recurse=False):
+    for param in module.parameters(recurse=False):
         if param.device != device:
             param.data = param.data.to(device)
     for name, buf in list(module.named_buffers(recurse=False)):

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from comfy_core.memory.loading import load_for_inference
 from comfy_core.memory.patcher import ModelPatcher
 from comfy_core.text.checkpoint import SourceInfo, export_checkpoint
 from comfy_core.text.convert import find_text_encoders
@@ -56,7 +57,8 @@ class CLIP:
         self.sources = dict(sources or {})
         self.layer_idx: int | None = None
         device = next(cond_stage_model.parameters(), torch.empty(0)).device
-        self.patcher = ModelPatcher(cond_stage_model, load_device=device, offload_device=device)
+        # evicted text encoders wait in RAM (the manager moves them back when they are used)
+        self.patcher = ModelPatcher(cond_stage_model, load_device=device, offload_device="cpu")
         # Conditioning lives on the intermediate device (CPU), wherever the encoder runs.
         self.output_device = torch.device("cpu")
 
@@ -82,7 +84,7 @@ class CLIP:
     ) -> Any:
         """`return_pooled="unprojected"` returns the pooled output without text_projection."""
         projected = False if return_pooled == "unprojected" else None
-        with self.patcher.patched(self.patcher.load_device):
+        with load_for_inference([self.patcher]):
             cond, pooled = self.cond_stage_model.encode_token_weights(tokens, self.layer_idx, projected)
         cond, pooled = cond.to(self.output_device), pooled.to(self.output_device)
         if return_dict:
@@ -146,7 +148,5 @@ class CLIP:
 
     def checkpoint_state_dict(self, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
         """Weights under the checkpoint names and dtypes of this kind (see checkpoint.py), patches applied."""
-        if not self.patcher.patches:
-            return export_checkpoint(self, dtype)
-        with self.patcher.patched(self.patcher.load_device):
+        with load_for_inference([self.patcher]):
             return {k: v.clone() for k, v in export_checkpoint(self, dtype).items()}
