@@ -56,7 +56,7 @@ def test_model_options_are_copied_on_clone() -> None:
 
 
 def test_comfy_patch_tuples_and_adapters() -> None:
-    from comfy_core.patching import LoRAAdapter, SetAdapter
+    from comfy_core.patching import LoRAAdapter
 
     p = _patcher()
     w = p.model.lin.weight.detach().clone()
