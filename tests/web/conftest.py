@@ -1,7 +1,9 @@
 """Browser tests: Python Playwright driving Debian's chromium against the editor in web/.
 
 The server is the real one (`main.py` started as a subprocess on a free port with temp directories) when
-it can start; otherwise `web_fake_server.FakeServer`. Screenshots of every step go to test-artifacts/web/.
+it can start; otherwise `web_fake_server.FakeServer`. `sd_server` is a second real server whose
+--base-directory holds a tiny random SD1 checkpoint, for tests that really sample. Screenshots of every step
+go to test-artifacts/web/.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from web_sd import SERVER_ENV, build_sd_base
 from web_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, REPO, Server, start_fake_server, start_real_server
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
@@ -33,6 +36,29 @@ def server() -> Iterator[Server]:
             print(f"tests/web: using the fake server; {error}")
     if srv is None:
         srv = start_fake_server(tmp)
+    srv.object_info = srv.get_json("/api/object_info")
+    yield srv
+    srv.stop()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def sd_base() -> Iterator[tuple[Path, str]]:
+    """(base directory, checkpoint file name): models/checkpoints holds a tiny random SD1 checkpoint."""
+    tmp = Path(tempfile.mkdtemp(prefix="comfy-web-sd-base-"))
+    yield build_sd_base(tmp)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def sd_server(sd_base: tuple[Path, str]) -> Iterator[Server]:
+    """The real server (main.py) over `sd_base`; the fake server cannot sample, so without main.py this skips."""
+    if os.environ.get("COMFY_WEB_FAKE_SERVER"):
+        pytest.skip("COMFY_WEB_FAKE_SERVER=1: sampling needs the real server")
+    tmp = Path(tempfile.mkdtemp(prefix="comfy-web-sd-"))
+    srv = start_real_server(tmp, ["--base-directory", str(sd_base[0])], env=SERVER_ENV)
+    if srv is None:
+        pytest.skip("main.py is missing")
     srv.object_info = srv.get_json("/api/object_info")
     yield srv
     srv.stop()
@@ -79,12 +105,22 @@ class EditorPage:
         }""", canvas_pos))
 
 
-@pytest.fixture
-def editor(browser: Any, server: Server, request: pytest.FixtureRequest) -> Iterator[EditorPage]:
+def open_editor(browser: Any, server: Server, name: str) -> Iterator[EditorPage]:
     context = browser.new_context(viewport={"width": 1600, "height": 900}, accept_downloads=True)
     page = context.new_page()
-    ed = EditorPage(page, request.node.name)
+    ed = EditorPage(page, name)
     page.goto(server.url + "/")
     page.wait_for_function("window.app && window.app.ready === true", timeout=30000)
     yield ed
     context.close()
+
+
+@pytest.fixture
+def editor(browser: Any, server: Server, request: pytest.FixtureRequest) -> Iterator[EditorPage]:
+    yield from open_editor(browser, server, request.node.name)
+
+
+@pytest.fixture
+def sd_editor(browser: Any, sd_server: Server, request: pytest.FixtureRequest) -> Iterator[EditorPage]:
+    """The editor on `sd_server` (the tiny SD1 checkpoint is the only one listed)."""
+    yield from open_editor(browser, sd_server, request.node.name)

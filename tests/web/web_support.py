@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -54,8 +55,10 @@ class Server:
             return json.loads(res.read())
 
 
-def start_real_server(tmp: Path, extra_args: list[str] | None = None) -> Server | None:
-    """Start main.py on a free port; None without main.py, RuntimeError (with the log) when it fails."""
+def start_real_server(tmp: Path, extra_args: list[str] | None = None, env: dict[str, str] | None = None) -> Server | None:
+    """Start main.py on a free port; None without main.py, RuntimeError (with the log) when it fails.
+
+    `env` entries are added to the subprocess environment (e.g. OMP_NUM_THREADS=1 for model runs)."""
     if not (REPO / "main.py").exists():
         return None
     out, inp, user, temp = tmp / "output", tmp / "input", tmp / "user", tmp / "temp"
@@ -67,7 +70,7 @@ def start_real_server(tmp: Path, extra_args: list[str] | None = None) -> Server 
            "--output-directory", str(out), "--input-directory", str(inp), "--user-directory", str(user),
            "--temp-directory", str(temp), "--cpu", "--disable-auto-launch", *(extra_args or [])]
     with open(log, "wb") as fh:
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
     if not wait_http(url + "/api/object_info", 180, proc):
         proc.terminate()

@@ -166,6 +166,8 @@ export class ComfyUI {
     let fraction = 0;
     let text = "";
     if (p) {
+      // execution_start can arrive over /ws before the POST /prompt answer that tells the prompt's size.
+      p.total ??= app.promptSizes?.[p.promptId];
       const total = p.total ?? Math.max(p.done.size + 1, 1);
       const partial = np?.max ? np.value / np.max : 0;
       fraction = Math.min(1, (p.done.size + (app.runningNodeId != null ? partial : 0)) / total);
