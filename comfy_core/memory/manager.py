@@ -50,6 +50,16 @@ class MemoryStats:
         del self.events[:-200]
 
 
+def same_device(a: torch.device, b: torch.device) -> bool:
+    """`cuda` and `cuda:0` are the same device when 0 is the current one."""
+    if a.type != b.type:
+        return False
+    if a.index is None or b.index is None:
+        current = torch.cuda.current_device() if a.type == "cuda" and torch.cuda.is_available() else 0
+        return (a.index if a.index is not None else current) == (b.index if b.index is not None else current)
+    return a.index == b.index
+
+
 class LoadedModel:
     """One module known to the manager; the patcher is the clone whose patches were last placed."""
 
@@ -128,14 +138,31 @@ class MemoryManager:
         return self.device
 
     def _memory_for(self, device: torch.device) -> DeviceMemory:
-        return self.memory if device == self.device else RamMemory(device)
+        return self.memory if same_device(device, self.device) else RamMemory(device)
+
+    def get_total_memory(self, dev: Any = None, torch_total_too: bool = False) -> Any:
+        """ComfyUI's name: the device's total (the budget when virtual)."""
+        total = self._memory_for(torch.device(dev) if dev is not None else self.device).total()
+        return (total, total) if torch_total_too else total
+
+    def get_free_memory(self, dev: Any = None, torch_free_too: bool = False) -> Any:
+        """ComfyUI's name: free bytes on the device (what the virtual budget has left)."""
+        free = self.free_bytes(torch.device(dev) if dev is not None else None)
+        return (free, free) if torch_free_too else free
+
+    def minimum_inference_memory(self) -> int:
+        return self.minimum_inference
+
+    def soft_empty_cache(self, force: bool = False) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
 
     def used_bytes(self, device: torch.device | None = None) -> int:
         device = device or self.device
         return sum(lm.device_bytes for lm in self.loaded if lm.device == device)
 
     def free_bytes(self, device: torch.device | None = None) -> int:
-        device = device or self.device
+        device = torch.device(device) if device is not None else self.device
         return self._memory_for(device).free(self.used_bytes(device))
 
     def device_stats(self) -> list[dict[str, Any]]:
@@ -169,6 +196,7 @@ class MemoryManager:
         entries: list[tuple[LoadedModel, ModelPatcher]] = []
         for patcher in patchers:
             dev = torch.device(device) if device is not None else patcher.load_device
+            dev = self.device if same_device(dev, self.device) else dev
             lm = self._find(patcher.model)
             if lm is None or lm.device != dev:
                 if lm is not None:
