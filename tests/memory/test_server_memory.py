@@ -43,10 +43,10 @@ def test_system_stats_and_free(tmp_path) -> None:
 
 
 def test_build_memory_manager_from_flags(monkeypatch) -> None:
+    from comfy_core.config import parse_args
     from comfy_core.device import setup_devices
     from comfy_core.memory.budget import RamMemory
     from comfy_core.memory.setup import VIRTUAL_ENV, build_memory_manager
-    from comfy_core.config import parse_args
 
     config = parse_args(["--cpu", "--virtual-vram-mb", "300"])
     manager = build_memory_manager(config, setup_devices(config))
