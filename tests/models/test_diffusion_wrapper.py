@@ -189,6 +189,8 @@ def test_fp8_storage_wrapper_computes_in_fp32() -> None:
         get_family("sd15"), TINY, ref.diffusion_model.state_dict(), dtype=torch.float8_e4m3fn
     )
     assert fp8.get_dtype() == torch.float32
-    x, sigma, ctx = torch.randn(1, 4, 8, 8), torch.tensor([3.0]), torch.randn(1, 3, 16)
+    gen = torch.Generator().manual_seed(11)  # fixed inputs: the fp8 rounding error depends on them
+    x, sigma = torch.randn(1, 4, 8, 8, generator=gen), torch.tensor([3.0])
+    ctx = torch.randn(1, 3, 16, generator=gen)
     a, b = ref.apply_model(x, sigma, c_crossattn=ctx), fp8.apply_model(x, sigma, c_crossattn=ctx)
     assert (a - b).abs().max() < 0.2 * a.abs().max()
