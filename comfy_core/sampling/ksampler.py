@@ -284,7 +284,7 @@ class KSampler:
         discard_penultimate = self.sampler in self.DISCARD_PENULTIMATE_SIGMA_SAMPLERS
         if discard_penultimate:
             steps += 1
-        sigmas = calculate_sigmas(self.model.model_sampling, self.scheduler, steps)
+        sigmas = calculate_sigmas(self._model_sampling(), self.scheduler, steps)
         if discard_penultimate:
             sigmas = torch.cat([sigmas[:-2], sigmas[-1:]])
         return sigmas
@@ -327,7 +327,41 @@ class KSampler:
                 sigmas = sigmas[start_step:]
             else:
                 return latent_image if latent_image is not None else torch.zeros_like(noise)
-        sampler = sampler_object(self.sampler)
+        return self._run(
+            noise,
+            positive,
+            negative,
+            cfg,
+            self._sampler(),
+            sigmas,
+            latent_image,
+            denoise_mask,
+            callback,
+            disable_pbar,
+            seed,
+        )
+
+    # The three points a subclass (the compat `comfy.samplers.KSampler`) changes.
+    def _model_sampling(self) -> Any:
+        return self.model.model_sampling
+
+    def _sampler(self) -> Any:
+        return sampler_object(self.sampler)
+
+    def _run(
+        self,
+        noise,
+        positive,
+        negative,
+        cfg,
+        sampler,
+        sigmas,
+        latent_image,
+        denoise_mask,
+        callback,
+        disable_pbar,
+        seed,
+    ):
         return sample_with_sampler(
             self.model,
             noise,

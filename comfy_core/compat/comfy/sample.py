@@ -62,48 +62,26 @@ def sample(
     disable_pbar=False,
     seed=None,
 ):  # noqa: ANN001, ANN201
-    if sampler_name not in _ks.SAMPLER_NAMES:  # a sampler a pack registered through comfy.samplers
-        from comfy_core.compat.comfy import samplers
+    # compat KSampler: finds samplers packs registered through comfy.samplers and loads the model.
+    from comfy_core.compat.comfy import samplers
 
-        ks = samplers.KSampler(model, steps=steps, sampler=sampler_name, scheduler=scheduler, denoise=denoise)
-        out = ks.sample(
-            noise,
-            positive,
-            negative,
-            cfg=cfg,
-            latent_image=latent_image,
-            start_step=start_step,
-            last_step=last_step,
-            force_full_denoise=force_full_denoise,
-            denoise_mask=noise_mask,
-            sigmas=sigmas,
-            callback=callback,
-            disable_pbar=disable_pbar,
-            seed=seed,
-        )
-        return out.to(device="cpu", dtype=torch.float32)
-    with loaded(model) as inference:
-        return _ks.sample(
-            inference,
-            noise,
-            steps,
-            cfg,
-            sampler_name,
-            scheduler,
-            positive,
-            negative,
-            latent_image,
-            denoise=denoise,
-            disable_noise=disable_noise,
-            start_step=start_step,
-            last_step=last_step,
-            force_full_denoise=force_full_denoise,
-            noise_mask=noise_mask,
-            sigmas=sigmas,
-            callback=callback,
-            disable_pbar=disable_pbar,
-            seed=seed,
-        )
+    ks = samplers.KSampler(model, steps=steps, sampler=sampler_name, scheduler=scheduler, denoise=denoise)
+    out = ks.sample(
+        noise,
+        positive,
+        negative,
+        cfg=cfg,
+        latent_image=latent_image,
+        start_step=start_step,
+        last_step=last_step,
+        force_full_denoise=force_full_denoise,
+        denoise_mask=noise_mask,
+        sigmas=sigmas,
+        callback=callback,
+        disable_pbar=disable_pbar,
+        seed=seed,
+    )
+    return out.to(device="cpu", dtype=torch.float32)
 
 
 def sample_custom(

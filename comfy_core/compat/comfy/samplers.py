@@ -168,41 +168,26 @@ class KSampler(_ks.KSampler):
     SAMPLERS = SAMPLER_NAMES
     SCHEDULERS = SCHEDULER_NAMES
 
-    def calculate_sigmas(self, steps: int) -> torch.Tensor:
-        discard_penultimate = self.sampler in self.DISCARD_PENULTIMATE_SIGMA_SAMPLERS
-        if discard_penultimate:
-            steps += 1
-        sigmas = calculate_sigmas(model_sampling_of(self.model), self.scheduler, steps)
-        if discard_penultimate:
-            sigmas = torch.cat([sigmas[:-2], sigmas[-1:]])
-        return sigmas
+    def _model_sampling(self) -> Any:
+        return model_sampling_of(self.model)
 
-    def sample(
+    def _sampler(self) -> KSAMPLER:
+        return sampler_object(self.sampler)
+
+    def _run(
         self,
         noise,
         positive,
         negative,
         cfg,
-        latent_image=None,
-        start_step=None,
-        last_step=None,
-        force_full_denoise=False,
-        denoise_mask=None,
-        sigmas=None,
-        callback=None,
-        disable_pbar=False,
-        seed=None,
-    ):  # noqa: ANN001, ANN201
-        if sigmas is None:
-            sigmas = self.sigmas
-        if last_step is not None and last_step < (len(sigmas) - 1):
-            sigmas = sigmas[: last_step + 1]
-            if force_full_denoise:
-                sigmas[-1] = 0
-        if start_step is not None:
-            if start_step >= (len(sigmas) - 1):
-                return latent_image if latent_image is not None else torch.zeros_like(noise)
-            sigmas = sigmas[start_step:]
+        sampler,
+        sigmas,
+        latent_image,
+        denoise_mask,
+        callback,
+        disable_pbar,
+        seed,
+    ):  # noqa: ANN001, ANN202
         return sample(
             self.model,
             noise,
@@ -210,7 +195,7 @@ class KSampler(_ks.KSampler):
             negative,
             cfg,
             self.device,
-            sampler_object(self.sampler),
+            sampler,
             sigmas,
             self.model_options,
             latent_image=latent_image,
