@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -108,17 +109,24 @@ class StreamHooks:
     own_flag: bool
     weight_fn: WeightFn | None
     bias_fn: WeightFn | None
+    copier: Any = None  # comfy_core.memory.streaming.StreamCopier set on the module, if any
 
 
-def install_streaming(module: nn.Module, weight_fn: WeightFn | None, bias_fn: WeightFn | None) -> StreamHooks:
+def install_streaming(
+    module: nn.Module, weight_fn: WeightFn | None, bias_fn: WeightFn | None, copier: Any = None
+) -> StreamHooks:
+    """Make `module` cast its weights per forward; `copier` (async only) replaces the plain cast."""
     hooks = StreamHooks(
         module,
         "comfy_cast_weights" in module.__dict__,
         bool(module.__dict__.get("comfy_cast_weights", False)),
         weight_fn,
         bias_fn,
+        copier,
     )
     module.comfy_cast_weights = True
+    if copier is not None:
+        module.__dict__["comfy_weight_copier"] = copier
     if weight_fn is not None:
         module.weight_function.append(weight_fn)
     if bias_fn is not None:
@@ -132,6 +140,8 @@ def remove_streaming(hooks: StreamHooks) -> None:
         module.comfy_cast_weights = hooks.own_flag
     else:
         module.__dict__.pop("comfy_cast_weights", None)
+    if hooks.copier is not None:
+        module.__dict__.pop("comfy_weight_copier", None)
     for fn, fns in ((hooks.weight_fn, module.weight_function), (hooks.bias_fn, module.bias_function)):
         if fn is not None:
             for i, existing in enumerate(fns):

@@ -26,6 +26,7 @@ from comfy_core.memory.partial import (
     plan_load,
     remove_streaming,
 )
+from comfy_core.memory.streaming import current_config, pin_module_tensors, select_copier, use_pinned_memory
 
 # One recorded patch: (strength_patch, adapter, strength_model). Adapters live in comfy_core.patching
 # (LoRA, LoHa, LoKr, diff, set ...): `apply(weight_fp32, strength) -> weight`, or only
@@ -321,6 +322,15 @@ class ModelPatcher:
                 for leaf in plan.streamed:
                     move_own_tensors(leaf.module, self.offload_device)
             streamed = {leaf.name for leaf in plan.streamed}
+            copier = None
+            if plan.streamed:
+                config = current_config()
+                selected = select_copier(dev, config)
+                copier = selected if selected.is_async else None  # sync: the layer ops' own cast, unchanged
+                if copier is not None and use_pinned_memory(dev, config):
+                    for leaf in plan.streamed:
+                        if not pin_module_tensors(leaf.module):
+                            break  # pinning unavailable: stream from pageable memory
             for leaf in plan.streamed:
                 prefix = f"{leaf.name}." if leaf.name else ""
                 st.streamed.append(
@@ -328,6 +338,7 @@ class ModelPatcher:
                         leaf.module,
                         self.weight_patch_function(prefix + "weight"),
                         self.weight_patch_function(prefix + "bias"),
+                        copier,
                     )
                 )
             named = _named_tensors(self.model)

@@ -52,8 +52,11 @@ def cast_to(t: torch.Tensor | None, dtype: torch.dtype, device: torch.device) ->
 def cast_bias_weight(
     layer: nn.Module, dtype: torch.dtype, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    weight = cast_to(layer.weight, dtype, device)
-    bias = cast_to(getattr(layer, "bias", None), dtype, device)
+    # a memory-manager copier (CUDA side-stream copy of streamed weights) replaces the plain cast
+    copier = layer.__dict__.get("comfy_weight_copier")
+    cast = copier.cast if copier is not None else cast_to
+    weight = cast(layer.weight, dtype, device)
+    bias = cast(getattr(layer, "bias", None), dtype, device)
     for fn in layer.weight_function:
         weight = fn(weight)
     if bias is not None:
