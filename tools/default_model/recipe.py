@@ -13,7 +13,7 @@ from comfy_core.models.unet import UNetParams
 from comfy_core.models.vae import VAEParams
 from comfy_core.text.clip_model import ClipTextParams
 
-RECIPE_VERSION = "comfy-core-shapes-recipe-1"
+RECIPE_VERSION = "comfy-core-shapes-recipe-4"
 LATENT_SCALE = 0.18215  # SD1's latent format; the VAE is normalised so that latent * scale has unit std
 
 
@@ -23,7 +23,7 @@ def unet_params(model_channels: int = 32, context_dim: int = 128) -> UNetParams:
     return UNetParams(
         model_channels=model_channels,
         num_res_blocks=(1, 1, 1, 1),
-        channel_mult=(1, 2, 4, 4),
+        channel_mult=(1, 1, 2, 2),
         transformer_depth=(0, 1, 1, 0),
         transformer_depth_output=(0, 0, 1, 1, 1, 1, 0, 0),
         transformer_depth_middle=1,
@@ -60,14 +60,16 @@ class Recipe:
     # latents for the diffusion stage
     latent_images: int = 6000
     # UNet + text encoder
-    diffusion_steps: int = 2000
-    diffusion_batch: int = 64
+    diffusion_steps: int = 2500
+    diffusion_batch: int = 32
     diffusion_lr: float = 1e-3
     text_lr: float = 1e-3
     warmup: int = 60
     caption_dropout: float = 0.1
+    max_loss_weight: float = 20.0
+    offset_noise: float = 0.25
     ema_decay: float = 0.995
-    unet_channels: int = 32
+    unet_channels: int = 64
     text_width: int = 64
     text_layers: int = 4
     extra: dict = field(default_factory=dict)
