@@ -53,7 +53,12 @@ def measure_workflow(images: int, threads: int, out_dir: str) -> tuple[float, li
     for i in range(images + 1):
         prompt[sampler_id]["inputs"]["seed"] = 1000 + i
         t0 = time.perf_counter()
-        services.executor.execute(prompt, f"bench-{i}", {"client_id": "bench"}, [k for k in prompt if prompt[k]["class_type"] == "SaveImage"])
+        services.executor.execute(
+            prompt,
+            f"bench-{i}",
+            {"client_id": "bench"},
+            [k for k in prompt if prompt[k]["class_type"] == "SaveImage"],
+        )
         times.append(time.perf_counter() - t0)
         if not services.executor.success:
             raise RuntimeError("the default workflow failed")
@@ -64,14 +69,25 @@ def measure_workflow(images: int, threads: int, out_dir: str) -> tuple[float, li
 
 
 def measure_cli(out_dir: str) -> float:
-    cmd = [sys.executable, "main.py", "run", str(WORKFLOW), "--set", f"6.text={PROMPT}", "--output-directory", out_dir]
+    cmd = [
+        sys.executable,
+        "main.py",
+        "run",
+        str(WORKFLOW),
+        "--set",
+        f"6.text={PROMPT}",
+        "--output-directory",
+        out_dir,
+    ]
     t0 = time.perf_counter()
     subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
     return time.perf_counter() - t0
 
 
 def main_() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--images", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
