@@ -44,7 +44,7 @@ def measure_workflow(images: int, threads: int, out_dir: str) -> tuple[float, li
     from comfy_core.events import NullSink
 
     torch.set_num_threads(threads)
-    config = parse_run_args(["run", str(WORKFLOW), "--output-directory", out_dir, "--cpu"])
+    config = parse_run_args([str(WORKFLOW), "--output-directory", out_dir, "--cpu"])
     services = main.build_services(config, lambda _s: NullSink())
     prompt, workflow = main.load_workflow(str(WORKFLOW), services.registry.object_info)
     main.apply_overrides(prompt, [f"6.text={PROMPT}"])
