@@ -393,6 +393,12 @@ class PromptExecutor:
     def interrupt(self) -> None:
         self.interrupt_flag.set()
 
+    def relieve_ram_pressure(self) -> None:
+        """The memory manager's RAM-pressure hook: give back cached outputs of earlier prompts."""
+        dropped = self.caches.relieve_pressure()
+        if dropped:
+            logging.getLogger(__name__).info("RAM pressure: dropped %d cached outputs", dropped)
+
     def execute(
         self, prompt: dict, prompt_id: str, extra_data: dict | None = None, execute_outputs: list[str] | None = None
     ) -> None:

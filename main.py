@@ -110,6 +110,7 @@ def build_services(config: Config, sink_factory: Any) -> runtime.Services:
     services.sink = sink_factory(services)
     services.registry = build_registry(config, paths)
     services.executor = build_executor(config, services.registry, services.sink, memory)
+    memory.on_ram_pressure = services.executor.relieve_ram_pressure
     return services
 
 

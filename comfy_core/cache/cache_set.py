@@ -67,3 +67,8 @@ class CacheSet:
     def poll(self) -> None:
         if self.mode == "ram":
             self.outputs.poll(ram_headroom=self.ram_gb)
+
+    def relieve_pressure(self) -> int:
+        """RAM is short: drop cached outputs the running prompt does not need (node instances stay:
+        they are small and custom nodes may keep state in them)."""
+        return self.outputs.relieve_pressure()

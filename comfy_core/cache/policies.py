@@ -65,6 +65,11 @@ class BasicCache:
     def poll(self, **kwargs: Any) -> None:
         return None
 
+    def relieve_pressure(self) -> int:
+        """Drop what the running prompt does not need (RAM is short); returns the number of entries
+        dropped. A plain cache holds only the current prompt's entries, so there is nothing to give."""
+        return 0
+
     def _get_immediate(self, node_id: str) -> Any:
         if not self.initialized:
             return None
@@ -152,6 +157,15 @@ class LRUCache(BasicCache):
                 self.children.pop(key, None)
         self._clean_subcaches()
 
+    def relieve_pressure(self) -> int:
+        """Keep only the entries the current prompt has used or will use (earlier prompts' go)."""
+        stale = [k for k in self.cache if self.used_generation.get(k, 0) < self.generation]
+        for key in stale:
+            del self.cache[key]
+            self.used_generation.pop(key, None)
+            self.children.pop(key, None)
+        return len(stale)
+
     def _mark_used(self, node_id: str) -> None:
         key = self.key_set.get_data_key(node_id)
         if key is not None:
@@ -194,6 +208,12 @@ class RAMPressureCache(LRUCache):
     def clean_unused(self) -> None:
         self._clean_subcaches()
 
+    def relieve_pressure(self) -> int:
+        dropped = super().relieve_pressure()
+        for key in [k for k in self.timestamps if k not in self.cache]:
+            del self.timestamps[key]
+        return dropped
+
     def set(self, node_id: str, value: Any) -> None:
         self.timestamps[self.key_set.get_data_key(node_id)] = time.time()
         super().set(node_id, value)
@@ -222,6 +242,9 @@ class RAMPressureCache(LRUCache):
 
 class NullCache:
     """--cache-none: stores nothing."""
+
+    def relieve_pressure(self) -> int:
+        return 0
 
     initialized = True
 

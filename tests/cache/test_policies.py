@@ -124,3 +124,26 @@ def test_ram_pressure_evicts_largest_oldest_until_headroom():
     cache._available_gb = lambda: 1.0 if len(cache.cache) < 3 else 0.1
     cache.poll(ram_headroom=0.5)
     assert cache.get("1") is None and cache.get("0") is not None and cache.get("2") is not None
+
+
+@pytest.mark.parametrize("mode", ["lru", "ram"])
+def test_relieve_pressure_drops_earlier_prompts_but_keeps_the_running_one(mode):
+    caches = CacheSet(mode, lru_size=100)
+    start(caches, prompt_with(1))
+    caches.outputs.set("1", "a1")
+    caches.outputs.set("2", "a2")
+    start(caches, prompt_with(2))
+    caches.outputs.set("1", "b1")
+    assert len(caches.outputs.cache) == 3
+    assert caches.relieve_pressure() == 2
+    assert caches.outputs.get("1") == "b1"
+    start(caches, prompt_with(1))
+    assert caches.outputs.get("1") is None  # prompt 1's entries went under pressure
+
+
+def test_relieve_pressure_is_a_no_op_for_classic_and_none():
+    for mode in ("classic", "none"):
+        caches = CacheSet(mode)
+        start(caches, prompt_with(1))
+        caches.outputs.set("1", "a1")
+        assert caches.relieve_pressure() == 0
