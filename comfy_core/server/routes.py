@@ -88,6 +88,17 @@ async def get_root(request: web.Request) -> web.StreamResponse:
     return web.Response(text=PLACEHOLDER_PAGE, content_type="text/html", headers=headers)
 
 
+def default_workflow_path(web_root: str) -> str | None:
+    """The editor's first-visit workflow: the repo's `workflows/default.json` (the embedded default model)
+    when our editor is served; other front ends bring their own."""
+    from comfy_core.server.app import REPO_ROOT
+
+    if os.path.abspath(web_root) != os.path.join(REPO_ROOT, "web"):
+        return None
+    path = os.path.join(REPO_ROOT, "workflows", "default.json")
+    return path if os.path.isfile(path) else None
+
+
 def _with_api_copies(defs: list[web.AbstractRouteDef]) -> list[web.AbstractRouteDef]:
     copies = [
         web.route(d.method, "/api" + d.path, d.handler, **d.kwargs)
@@ -118,5 +129,12 @@ def setup_routes(app: web.Application) -> None:
 
     app.router.add_get("/", get_root)
     root = app[WEB_ROOT]
+    default_workflow = default_workflow_path(root)
+    if default_workflow is not None:
+
+        async def get_default_workflow(request: web.Request) -> web.StreamResponse:
+            return web.FileResponse(default_workflow, headers={"Cache-Control": "no-cache"})
+
+        app.router.add_get("/default_workflow.json", get_default_workflow)
     if os.path.isdir(root):
         app.router.add_static("/", root, follow_symlinks=False)

@@ -27,3 +27,16 @@ def test_front_end_root_wins(tmp_path) -> None:
 def test_unknown_front_end_is_a_usage_error() -> None:
     with pytest.raises(SystemExit):
         parse_args(["--front-end", "nope"])
+
+
+def test_our_editor_gets_the_default_models_workflow_on_first_visit(server) -> None:
+    """`/default_workflow.json` (fetched by web/scripts/app.js when nothing is stored) is
+    workflows/default.json: the embedded default model's graph, in UI format."""
+    import json
+
+    r = server.get("/default_workflow.json")
+    assert r.status_code == 200, r.text
+    with open(os.path.join(REPO_ROOT, "workflows", "default.json"), encoding="utf-8") as f:
+        assert r.json() == json.load(f)
+    loader = next(n for n in r.json()["nodes"] if n["type"] == "CheckpointLoaderSimple")
+    assert loader["widgets_values"] == ["comfy-core-shapes.safetensors"]

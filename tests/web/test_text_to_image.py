@@ -56,7 +56,7 @@ def test_default_workflow_runs_on_tiny_checkpoint(sd_editor, sd_server, sd_base)
     ids = editor.eval("""() => Object.fromEntries(['CheckpointLoaderSimple', 'EmptyLatentImage', 'KSampler', 'SaveImage']
         .map(t => [t, app.graph._nodes.find(n => n.type === t).id]))""")
     latent, sampler, save = ids["EmptyLatentImage"], ids["KSampler"], ids["SaveImage"]
-    # The workflow names v1-5-pruned-emaonly; the widget falls back to the one file the server lists.
+    # The workflow names comfy-core-shapes; this server lists only the tiny file, so the widget falls back to the one file the server lists.
     assert widget_value(editor, ids["CheckpointLoaderSimple"], "ckpt_name") == ckpt
     # Zoom out so the whole graph (SaveImage included) is left of the side panel in the screenshots.
     editor.eval("app.canvas.ds.scale = 0.7; app.canvas.ds.offset = [20, -120]; app.canvas.draw(true, true)")

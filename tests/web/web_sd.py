@@ -23,11 +23,11 @@ def build_sd_base(tmp: Path) -> tuple[Path, str]:
 
 
 def default_workflow() -> dict[str, Any]:
-    return json.loads((REPO / "web" / "default_workflow.json").read_text())
+    return json.loads((REPO / "workflows" / "default.json").read_text())
 
 
 def tiny_workflow(ckpt: str, prefix: str, seed: int = 42) -> dict[str, Any]:
-    """web/default_workflow.json (UI format) at 64x64, 2 steps, a fixed seed, on `ckpt`."""
+    """workflows/default.json (UI format, the editor's first-visit workflow) at 64x64, 2 steps, a fixed seed, on `ckpt`."""
     wf = copy.deepcopy(default_workflow())
     for node in wf["nodes"]:
         values = node.get("widgets_values")
