@@ -90,8 +90,15 @@ def main(argv: list[str] | None = None) -> int:
     def evaluate(unet, text, step: int) -> None:
         images = train.sample(unet, text, vae, prompts, seed=recipe.seed, steps=20, cfg=6.0)
         _grid(images, work / f"samples_{step:05d}.png")
-        ok = sum(read_image(im).agrees(s) for im, s in zip(images, scenes, strict=True))
-        report(f"step {step}: held-out agreement {ok}/{len(scenes)}")
+        wrong: dict[str, int] = {}
+        ok = 0
+        for im, s in zip(images, scenes, strict=True):
+            bad = read_image(im).mismatches(s)
+            ok += not bad
+            for b in bad:
+                key = b.split(":")[0]
+                wrong[key] = wrong.get(key, 0) + 1
+        report(f"step {step}: held-out agreement {ok}/{len(scenes)}; wrong per attribute {wrong}")
 
     if "diffusion" in reuse:
         saved = torch.load(work / "diffusion.pt")

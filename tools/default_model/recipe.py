@@ -13,7 +13,7 @@ from comfy_core.models.unet import UNetParams
 from comfy_core.models.vae import VAEParams
 from comfy_core.text.clip_model import ClipTextParams
 
-RECIPE_VERSION = "comfy-core-shapes-recipe-4"
+RECIPE_VERSION = "comfy-core-shapes-recipe-5"
 LATENT_SCALE = 0.18215  # SD1's latent format; the VAE is normalised so that latent * scale has unit std
 
 
@@ -60,18 +60,37 @@ class Recipe:
     # latents for the diffusion stage
     latent_images: int = 6000
     # UNet + text encoder
-    diffusion_steps: int = 2500
+    diffusion_steps: int = 8000
     diffusion_batch: int = 32
     diffusion_lr: float = 1e-3
     text_lr: float = 1e-3
     warmup: int = 60
     caption_dropout: float = 0.1
-    max_loss_weight: float = 20.0
+    max_loss_weight: float = 50.0
     offset_noise: float = 0.25
+    # low-resolution noise (std at 2x2 and at 4x4, bilinearly upsampled to the latent): hides where the
+    # shape is at noise levels where white noise alone would leave it visible, so position comes from text
+    pyramid_noise_2: float = 0.35
+    pyramid_noise_4: float = 0.25
+    # share of each batch whose timestep is drawn from the top quarter of the schedule (composition is
+    # decided there; the rest is uniform over all 1000)
+    high_noise_share: float = 0.3
     ema_decay: float = 0.995
     unet_channels: int = 64
     text_width: int = 64
     text_layers: int = 4
+    # std of the caption tokens' embedding rows at initialisation (the rest of the table keeps CLIP's 0.02):
+    # distinct words must give distinct contexts from the start, or the UNet has nothing to tell
+    # "left" from "right" by and the text encoder never gets a gradient that separates them
+    token_init_std: float = 1.0
+    # conv_in output channels that start as constants (zero kernel, bias +-1): convolutions with zero
+    # padding turn a constant field into "where am I" features at every level (at 2x2 each cell is a
+    # different corner), which the UNet needs before "in the top left" can mean anything to it
+    position_channels: int = 8
+    # extra eps-loss weight on the latent pixels the shape covers (dilated by one latent pixel), with each
+    # sample's weights renormalised to mean 1: the shape is a small part of the picture, and its colour,
+    # outline and place are what the caption has to steer
+    foreground_weight: float = 4.0
     extra: dict = field(default_factory=dict)
 
     def to_json(self) -> str:

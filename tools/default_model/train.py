@@ -232,9 +232,8 @@ class TextModel(torch.nn.Module):
         lookup = torch.full((self.params.vocab_size,), -1, dtype=torch.long)
         lookup[self.vocab] = torch.arange(len(vocab))
         self.register_buffer("lookup", lookup, persistent=False)
-        self.used = torch.nn.Parameter(
-            self.clip.text_model.embeddings.token_embedding.weight[self.vocab].clone()
-        )
+        rows = self.clip.text_model.embeddings.token_embedding.weight[self.vocab].clone()
+        self.used = torch.nn.Parameter(rows * (recipe.token_init_std / 0.02))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         local = self.lookup[ids]
@@ -268,6 +267,51 @@ def loss_weights(acp: torch.Tensor, cap: float) -> torch.Tensor:
     return w / w.mean()
 
 
+def foreground_weights(scenes: list[ds.Scene], size: int, extra: float) -> torch.Tensor | None:
+    """Per-sample latent-pixel loss weights [N, 1, size, size] (mean 1 each): 1 + `extra` on the shape's
+    latent pixels, dilated by one so the outline counts too. None when `extra` is 0."""
+    if extra <= 0:
+        return None
+    cell = ds.IMAGE_SIZE // size
+    masks = torch.from_numpy(np.stack([ds.render_mask(s, ds.IMAGE_SIZE) for s in scenes]))[:, None]
+    cover = torch.nn.functional.avg_pool2d(masks, cell) > 0.05
+    cover = torch.nn.functional.max_pool2d(cover.float(), 3, stride=1, padding=1)
+    w = 1.0 + extra * cover
+    return w / w.mean(dim=(1, 2, 3), keepdim=True)
+
+
+@torch.no_grad()
+def seed_position_channels(unet: UNetModel, n: int) -> None:
+    """Make the first `n` conv_in output channels constant fields (alternating +1/-1); still trainable."""
+    conv = unet.input_blocks[0][0]
+    conv.weight[:n] = 0.0
+    conv.bias[:n] = torch.tensor([1.0 if i % 2 == 0 else -1.0 for i in range(n)])
+
+
+def sample_timesteps(n: int, high_share: float, gen: torch.Generator) -> torch.Tensor:
+    """Uniform timesteps, with `high_share` of them redrawn from the top quarter (t >= 750)."""
+    t = torch.randint(0, 1000, (n,), generator=gen)
+    high = torch.randint(750, 1000, (n,), generator=gen)
+    pick = torch.rand(n, generator=gen) < high_share
+    return torch.where(pick, high, t)
+
+
+def structured_noise(shape: torch.Size, recipe: Recipe, gen: torch.Generator) -> torch.Tensor:
+    """White noise plus offset noise (a per-image, per-channel constant: hides the colours at high noise,
+    so they must come from the caption) plus bilinearly upsampled 2x2 and 4x4 noise (hides the shape's
+    quadrant the same way, so the position must come from the caption too)."""
+    b, c, h, w = shape
+    noise = torch.randn(shape, generator=gen)
+    noise = noise + recipe.offset_noise * torch.randn((b, c, 1, 1), generator=gen)
+    for res, std in ((2, recipe.pyramid_noise_2), (4, recipe.pyramid_noise_4)):
+        if std > 0:
+            low = torch.randn((b, c, res, res), generator=gen)
+            noise = noise + std * torch.nn.functional.interpolate(
+                low, size=(h, w), mode="bilinear", align_corners=False
+            )
+    return noise
+
+
 def _ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
     with torch.no_grad():
         for e, p in zip(ema.parameters(), model.parameters(), strict=True):
@@ -289,8 +333,10 @@ def train_diffusion(
         zero_out=("out_layers.3", "proj_out"),
     )
     build_head(unet)
+    seed_position_channels(unet, recipe.position_channels)
     latents: torch.Tensor = data["latents"]
     scenes = [ds.Scene(**s) for s in data["scenes"]]
+    pixel_weights = foreground_weights(scenes, latents.shape[-1], recipe.foreground_weight)
     ema_unet, ema_text = copy.deepcopy(unet).eval(), copy.deepcopy(text).eval()
     groups = [
         {"params": [p for p in unet.parameters() if p.requires_grad], "peak": recipe.diffusion_lr},
@@ -317,16 +363,18 @@ def train_diffusion(
         ]
         ids = torch.tensor([tokens.ids(c) for c in captions])
         x0 = latents[idx]
-        t = torch.randint(0, 1000, (len(idx),), generator=gen)
+        t = sample_timesteps(len(idx), recipe.high_noise_share, gen)
         # offset noise: a per-image, per-channel constant on top of white noise hides the latent's mean
         # (= the colours) at high noise, so the model has to take the colours from the caption
-        noise = torch.randn(x0.shape, generator=gen)
-        noise = noise + recipe.offset_noise * torch.randn((len(idx), x0.shape[1], 1, 1), generator=gen)
+        noise = structured_noise(x0.shape, recipe, gen)
         a = acp[t][:, None, None, None]
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
         context = text(ids)  # fp32: on this CPU bf16 autocast is slower for these narrow layers
         pred = unet(xt, t.float(), context)
-        per_sample = (pred.float() - noise).pow(2).mean(dim=(1, 2, 3))
+        err = (pred.float() - noise).pow(2)
+        if pixel_weights is not None:
+            err = err * pixel_weights[idx]
+        per_sample = err.mean(dim=(1, 2, 3))
         loss = (weights[t] * per_sample).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
