@@ -364,8 +364,6 @@ def train_diffusion(
         ids = torch.tensor([tokens.ids(c) for c in captions])
         x0 = latents[idx]
         t = sample_timesteps(len(idx), recipe.high_noise_share, gen)
-        # offset noise: a per-image, per-channel constant on top of white noise hides the latent's mean
-        # (= the colours) at high noise, so the model has to take the colours from the caption
         noise = structured_noise(x0.shape, recipe, gen)
         a = acp[t][:, None, None, None]
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
