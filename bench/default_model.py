@@ -69,16 +69,9 @@ def measure_workflow(images: int, threads: int, out_dir: str) -> tuple[float, li
 
 
 def measure_cli(out_dir: str) -> float:
-    cmd = [
-        sys.executable,
-        "main.py",
-        "run",
-        str(WORKFLOW),
-        "--set",
-        f"6.text={PROMPT}",
-        "--output-directory",
-        out_dir,
-    ]
+    from tools.default_model.pipeline import cli_command
+
+    cmd = cli_command(WORKFLOW, PROMPT, out_dir)
     t0 = time.perf_counter()
     subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
     return time.perf_counter() - t0

@@ -399,9 +399,13 @@ def sample(
     callback=None,
     disable_pbar=False,
     seed=None,
+    *,
+    sampler_class: type[KSampler] | None = None,
 ):
-    """ComfyUI `comfy.sample.sample` (same positional order): returns the sampled latent (float32, CPU)."""
-    sampler = KSampler(model, steps=steps, sampler=sampler_name, scheduler=scheduler, denoise=denoise)
+    """ComfyUI `comfy.sample.sample` (same positional order): returns the sampled latent (float32, CPU).
+    `sampler_class`: a KSampler subclass to use instead (the compat one, which knows pack samplers)."""
+    cls = KSampler if sampler_class is None else sampler_class
+    sampler = cls(model, steps=steps, sampler=sampler_name, scheduler=scheduler, denoise=denoise)
     samples = sampler.sample(
         noise,
         positive,

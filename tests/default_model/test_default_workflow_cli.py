@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from tools.default_model.checker import read_image
+from tools.default_model.pipeline import cli_command
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / "workflows" / "default.json"
@@ -37,16 +37,7 @@ def test_workflow_is_the_standard_graph_on_the_default_model() -> None:
 
 
 def _run(out: Path, text: str) -> Path:
-    cmd = [
-        sys.executable,
-        "main.py",
-        "run",
-        str(WORKFLOW),
-        "--set",
-        f"6.text={text}",
-        "--output-directory",
-        str(out),
-    ]
+    cmd = cli_command(WORKFLOW, text, out)
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     pngs = sorted(out.glob("*.png"))

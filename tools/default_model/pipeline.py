@@ -22,6 +22,22 @@ DEFAULT_CHECKPOINT = ROOT / "models" / "checkpoints" / "comfy-core-shapes.safete
 DEFAULT_NEGATIVE = ""
 
 
+def cli_command(workflow: Path, text: str, output_directory: str | os.PathLike[str]) -> list[str]:
+    """`python main.py run WORKFLOW --set 6.text=TEXT --output-directory DIR` (run it with cwd=ROOT)."""
+    import sys
+
+    return [
+        sys.executable,
+        "main.py",
+        "run",
+        str(workflow),
+        "--set",
+        f"6.text={text}",
+        "--output-directory",
+        str(output_directory),
+    ]
+
+
 def to_uint8(image: torch.Tensor) -> np.ndarray:
     """IMAGE [B, H, W, C] in [0, 1] -> uint8 [B, H, W, C], rounded as SaveImage does (clip(255 * x))."""
     return np.clip(image.cpu().numpy() * 255.0, 0, 255).astype(np.uint8)

@@ -65,23 +65,28 @@ def sample(
     # compat KSampler: finds samplers packs registered through comfy.samplers and loads the model.
     from comfy_core.compat.comfy import samplers
 
-    ks = samplers.KSampler(model, steps=steps, sampler=sampler_name, scheduler=scheduler, denoise=denoise)
-    out = ks.sample(
+    return _ks.sample(
+        model,
         noise,
+        steps,
+        cfg,
+        sampler_name,
+        scheduler,
         positive,
         negative,
-        cfg=cfg,
-        latent_image=latent_image,
+        latent_image,
+        denoise=denoise,
+        disable_noise=disable_noise,
         start_step=start_step,
         last_step=last_step,
         force_full_denoise=force_full_denoise,
-        denoise_mask=noise_mask,
+        noise_mask=noise_mask,
         sigmas=sigmas,
         callback=callback,
         disable_pbar=disable_pbar,
         seed=seed,
+        sampler_class=samplers.KSampler,
     )
-    return out.to(device="cpu", dtype=torch.float32)
 
 
 def sample_custom(
